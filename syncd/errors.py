@@ -6,7 +6,8 @@ every caller knows what to do with each without knowing which system raised it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 
 
 class SyncdError(Exception):
@@ -63,7 +64,7 @@ class RecordError(SyncdError):
     message: str
     code: str = ""
     field: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
