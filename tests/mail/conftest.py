@@ -1,0 +1,44 @@
+"""Fixtures for the mail tests: one real Dovecot per session, one fresh mailbox user per test."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .dovecot import Account, Dovecot, dovecot_binary, free_port
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "mail"
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    binary = dovecot_binary()
+    if binary is None:
+        pytest.skip("dovecot binary not found: apt-get install -y --no-install-recommends dovecot-imapd")
+    # Under /tmp on purpose: as root the mail is owned by `nobody`, which must reach it.
+    scratch = Path(tempfile.mkdtemp(prefix="syncd-dovecot-", dir="/tmp"))
+    scratch.chmod(0o755)
+    server = Dovecot(dir=scratch, port=free_port(), binary=binary)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+_user_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def account(dovecot: Dovecot) -> Account:
+    """A mailbox no other test touches."""
+    name = f"user{next(_user_numbers)}"
+    password = f"pw-{name}"
+    dovecot.add_user(name, password)
+    return Account(dovecot.host, dovecot.port, name, password, dovecot)
