@@ -16,7 +16,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "data" / "mail"
 INTERNAL_DATE = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 FILES = sorted(CORPUS.glob("*.eml"))
 
-Check = Callable[[dict[str, Any]], None]
+Check = Callable[[dict[str, Any]], object]
 
 
 def _name(record: dict[str, Any]) -> str | None:
@@ -100,16 +100,19 @@ EXPECTED: dict[str, Check] = {
 REJECTED: dict[str, str] = {"empty-file": "empty", "too-many-parts": "too-many-parts"}
 
 
-def _eq(actual: object, expected: object) -> None:
+def _eq(actual: object, expected: object) -> bool:
     assert actual == expected
+    return True
 
 
-def _in(needle: str, haystack: str | None) -> None:
+def _in(needle: str, haystack: str | None) -> bool:
     assert haystack is not None and needle in haystack
+    return True
 
 
-def _has(defects: list[str], name: str) -> None:
+def _has(defects: list[str], name: str) -> bool:
     assert name in defects, defects
+    return True
 
 
 def test_corpus_has_at_least_thirty_distinct_hazards() -> None:
