@@ -371,7 +371,7 @@ class _NumberArgs(_Args):
                 f"decimal must be one non-digit character such as '.' or ',', got {self.decimal!r}"
             )
         thousands = self.thousands
-        if thousands is not None and (len(thousands) > 1 or thousands.isdigit() or thousands in "+-eE"):
+        if thousands and (len(thousands) > 1 or thousands.isdigit() or thousands in "+-eE"):
             raise ValueError(f"thousands must be '' or one non-digit character, got {thousands!r}")
         if thousands == self.decimal:
             raise ValueError(f"decimal and thousands must differ, both are {thousands!r}")
