@@ -1,0 +1,595 @@
+"""The `syncd` command.
+
+Exit codes mean something to scripts and service managers: 0 all good, 1 the run recorded
+failures (dead letters, conflicts, a mapping that failed), 2 the configuration is wrong.
+Every command that shows data has `--json` for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from syncd import __version__
+from syncd.errors import ConfigError, SyncdError
+from syncd.journal import Journal, JournalError
+
+EXIT_OK, EXIT_FAILURES, EXIT_CONFIG = 0, 1, 2
+CONFIG_CANDIDATES = ("syncd.yaml", "config/syncd.yaml")
+
+# Wide when piped: tables in CI logs and files should not be squeezed to 80 columns.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+
+
+class Ctx:
+    def __init__(self, config: str | None, as_json: bool) -> None:
+        self.config = config
+        self.as_json = as_json
+
+    def config_path(self) -> Path:
+        if self.config:
+            return Path(self.config)
+        if os.environ.get("SYNCD_CONFIG"):
+            return Path(os.environ["SYNCD_CONFIG"])
+        for candidate in CONFIG_CANDIDATES:
+            if Path(candidate).exists():
+                return Path(candidate)
+        raise ConfigError(
+            f"no config file: give --config, set SYNCD_CONFIG, or create {CONFIG_CANDIDATES[0]}"
+        )
+
+    def project(self) -> Any:
+        from syncd.project import load_project
+
+        return load_project(self.config_path())
+
+    @contextmanager
+    def journal(self, project: Any) -> Iterator[Journal]:
+        journal = Journal(project.journal_path)
+        try:
+            yield journal
+        finally:
+            journal.close()
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, default=str, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c",
+    "--config",
+    metavar="PATH",
+    help="syncd.yaml to use (default: $SYNCD_CONFIG, ./syncd.yaml, ./config/syncd.yaml).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Machine-readable output (one JSON document or JSON lines)."
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(__version__, prog_name="syncd")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, as_json: bool, verbose: int) -> None:
+    """syncd keeps Salesforce, spreadsheets and mailboxes in agreement."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(
+        level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    ctx.obj = Ctx(config, as_json)
+
+
+# -- validate ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--online", is_flag=True, help="Also check stream and field names against the live connections."
+)
+@click.pass_obj
+def validate(c: Ctx, online: bool) -> int:
+    """Check syncd.yaml and every mapping file; list every problem with file:line:col."""
+    project = c.project()
+    problems: list[str] = []
+    if online:
+        from syncd.online import online_problems
+
+        problems = online_problems(project)
+    if c.as_json:
+        emit_json({"ok": not problems, "mappings": sorted(project.mappings), "problems": problems})
+    else:
+        for p in problems:
+            err.print(p, markup=False)
+        if not problems:
+            out.print(
+                f"ok: {len(project.connections)} connections, {len(project.mappings)} mappings "
+                f"({', '.join(sorted(project.mappings))})",
+                markup=False,
+            )
+    return EXIT_CONFIG if problems else EXIT_OK
+
+
+# -- sync -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("mappings", nargs=-1)
+@click.option(
+    "--once",
+    is_flag=True,
+    default=True,
+    help="Run one pass of each mapping and exit (the default; `syncd run` keeps going).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan per record and write nothing.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Ignore the cursors: read both sides in full (unchanged records are still skipped).",
+)
+@click.pass_obj
+def sync(c: Ctx, mappings: Sequence[str], once: bool, dry_run: bool, full: bool) -> int:
+    """Run a sync pass of MAPPINGS (all, in lookup order, when none are named)."""
+    from syncd.engine import Connections, PassResult, run_pass
+
+    project = c.project()
+    names = list(mappings) or project.lookup_order()
+    for name in names:
+        project.mapping(name)
+    results: list[PassResult] = []
+    with c.journal(project) as journal:
+        conns = Connections(project)
+        try:
+            for name in names:
+                with _progress(name, enabled=not c.as_json and err.is_terminal) as progress:
+                    results.append(
+                        run_pass(
+                            project,
+                            journal,
+                            name,
+                            dry_run=dry_run,
+                            full=full,
+                            progress=progress,
+                            connections=conns,
+                        )
+                    )
+        finally:
+            conns.close()
+    if c.as_json:
+        for r in results:
+            doc: dict[str, Any] = {
+                "mapping": r.mapping,
+                "run_id": r.run_id,
+                "outcome": r.outcome,
+                "counts": dict(r.counts),
+                "message": r.message,
+            }
+            if dry_run:
+                doc["plan"] = [ch.to_json() for ch in r.changes]
+            emit_json(doc)
+    else:
+        if dry_run:
+            for r in results:
+                _print_plan(r)
+        _print_results(results, dry_run)
+    if any(r.failed for r in results):
+        return EXIT_FAILURES
+    return EXIT_OK
+
+
+@contextmanager
+def _progress(name: str, enabled: bool) -> Iterator[Any]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task(f"{name}: starting")
+
+        def update(read: int) -> None:
+            bar.update(task, description=f"{name}: {read} records read")
+
+        yield update
+
+
+def _print_plan(r: Any) -> None:
+    out.print(f"[bold]{r.mapping}[/bold] (dry run: nothing written)")
+    if not r.changes:
+        out.print("  nothing to do")
+    for ch in r.changes:
+        who = ch.target_key or ch.source_key or "?"
+        reason = f" ({ch.reason})" if ch.reason else ""
+        out.print(f"  {ch.action:<11} {ch.side:<6} {who}{reason}", markup=False)
+        for field, (old, new) in ch.diff.items():
+            out.print(f"      {field}: {old!r} -> {new!r}", markup=False)
+
+
+def _print_results(results: Sequence[Any], dry_run: bool) -> None:
+    table = Table(title="planned (dry run)" if dry_run else None)
+    for col in (
+        "mapping",
+        "read",
+        "created",
+        "updated",
+        "deleted",
+        "skipped",
+        "failed",
+        "conflicts",
+        "outcome",
+    ):
+        table.add_column(col, justify="left" if col in ("mapping", "outcome") else "right")
+    for r in results:
+        table.add_row(
+            r.mapping,
+            *(
+                str(r.counts.get(k, 0))
+                for k in ("read", "created", "updated", "deleted", "skipped", "failed", "conflicts")
+            ),
+            r.outcome,
+        )
+    out.print(table)
+    for r in results:
+        if r.message:
+            err.print(f"{r.mapping}: {r.message}", markup=False)
+
+
+# -- inspection -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("connection")
+@click.argument("stream", required=False)
+@click.pass_obj
+def fields(c: Ctx, connection: str, stream: str | None) -> int:
+    """List the streams of CONNECTION, or the fields of one STREAM, as the live system describes them."""
+    project = c.project()
+    if connection not in project.connections:
+        raise ConfigError(f"no connection named {connection!r} (known: {', '.join(project.connections)})")
+    connector = project.connect(connection)
+    try:
+        streams = connector.streams()
+    finally:
+        connector.close()
+    if stream is not None:
+        streams = [s for s in streams if s.name == stream]
+        if not streams:
+            raise SyncdError(f"{connection} has no stream {stream!r}")
+    if c.as_json:
+        emit_json(
+            [
+                {
+                    "name": s.name,
+                    "key_field": s.key_field,
+                    "capabilities": sorted(s.capabilities),
+                    "fields": [
+                        vars(f) if hasattr(f, "__dict__") else {k: getattr(f, k) for k in f.__slots__}
+                        for f in s.fields
+                    ],
+                }
+                for s in streams
+            ]
+        )
+        return EXIT_OK
+    for s in streams:
+        if stream is None:
+            out.print(f"{connection}.{s.name}  key: {s.key_field}  fields: {len(s.fields)}", markup=False)
+            continue
+        table = Table(title=f"{connection}.{s.name} (key: {s.key_field})")
+        for col in ("field", "type", "createable", "updateable", "external id"):
+            table.add_column(col)
+        for f in s.fields:
+            table.add_row(f.name, f.type, _yes(f.createable), _yes(f.updateable), _yes(f.external_id))
+        out.print(table)
+    return EXIT_OK
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else ""
+
+
+@cli.command()
+@click.pass_obj
+def transforms(c: Ctx) -> int:
+    """List the transforms a mapping may use, with what they do."""
+    from syncd.transforms import TRANSFORMS
+
+    if c.as_json:
+        emit_json({name: spec.doc for name, spec in sorted(TRANSFORMS.items())})
+        return EXIT_OK
+    for name, spec in sorted(TRANSFORMS.items()):
+        first, _, rest = spec.doc.strip().partition("\n")
+        out.print(f"[bold]{name}[/bold]  {first}")
+        for line in rest.strip().splitlines():
+            out.print(f"    {line}", markup=False)
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("mapping")
+@click.argument("key", required=False)
+@click.pass_obj
+def links(c: Ctx, mapping: str, key: str | None) -> int:
+    """The identity map of MAPPING: which source record is which target record (optionally for one KEY)."""
+    project = c.project()
+    project.mapping(mapping)
+    with c.journal(project) as journal:
+        found = journal.links(mapping, key)
+    if c.as_json:
+        emit_json(
+            [
+                {
+                    "source_key": lk.source_key,
+                    "target_key": lk.target_key,
+                    "state": lk.state,
+                    "match_value": lk.match_value,
+                    "base": lk.base,
+                }
+                for lk in found
+            ]
+        )
+        return EXIT_OK
+    table = Table(title=f"links of {mapping}")
+    for col in ("source key", "target key", "match value", "state"):
+        table.add_column(col)
+    for lk in found:
+        table.add_row(lk.source_key, lk.target_key, lk.match_value or "", lk.state)
+    out.print(table)
+    if key is not None:
+        for lk in found:
+            for name, value in lk.base.items():
+                out.print(f"  {name}: {value!r}", markup=False)
+    return EXIT_OK
+
+
+@cli.group("dead-letters")
+def dead_letters() -> None:
+    """Records that could not be synced, with the reason; replay them once the cause is fixed."""
+
+
+@dead_letters.command("list")
+@click.option("--mapping", "-m")
+@click.option("--all", "show_all", is_flag=True, help="Include resolved ones.")
+@click.pass_obj
+def dead_letters_list(c: Ctx, mapping: str | None, show_all: bool) -> int:
+    """List open dead letters."""
+    project = c.project()
+    with c.journal(project) as journal:
+        letters = journal.dead_letters(mapping, state=None if show_all else "open")
+    if c.as_json:
+        emit_json(
+            [
+                {
+                    "id": d.id,
+                    "mapping": d.mapping,
+                    "side": d.side,
+                    "key": d.record_key,
+                    "category": d.category,
+                    "code": d.code,
+                    "field": d.field,
+                    "message": d.message,
+                    "state": d.state,
+                    "attempts": d.attempts,
+                    "first_seen": d.first_seen,
+                    "last_seen": d.last_seen,
+                }
+                for d in letters
+            ]
+        )
+        return EXIT_OK
+    table = Table(title="dead letters")
+    for col in ("id", "mapping", "side", "key", "category", "message", "attempts", "state"):
+        table.add_column(col)
+    for d in letters:
+        table.add_row(
+            str(d.id), d.mapping, d.side, d.record_key or "", d.category, d.message, str(d.attempts), d.state
+        )
+    out.print(table)
+    return EXIT_OK
+
+
+@dead_letters.command("replay")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--mapping", "-m")
+@click.option("--all", "replay_all", is_flag=True, help="Replay every open dead letter (of --mapping).")
+@click.pass_obj
+def dead_letters_replay(c: Ctx, ids: Sequence[int], mapping: str | None, replay_all: bool) -> int:
+    """Try the records of dead letters IDS again (or --all)."""
+    from syncd.engine import replay_dead_letters
+
+    if not ids and not replay_all:
+        raise click.UsageError("give dead-letter ids, or --all")
+    project = c.project()
+    with c.journal(project) as journal:
+        results = replay_dead_letters(project, journal, list(ids) if ids else None, mapping)
+        still_open = len(journal.dead_letters(mapping, ids=list(ids) if ids else None))
+    if c.as_json:
+        emit_json(
+            {
+                "results": [
+                    {"mapping": r.mapping, "outcome": r.outcome, "counts": dict(r.counts)} for r in results
+                ],
+                "still_open": still_open,
+            }
+        )
+    else:
+        _print_results(results, False)
+        out.print(f"{still_open} dead letters still open", markup=False)
+    return EXIT_FAILURES if still_open else EXIT_OK
+
+
+@cli.group()
+def conflicts() -> None:
+    """Fields changed on both sides of a two-way mapping that the `manual` policy left for a person."""
+
+
+@conflicts.command("list")
+@click.option("--mapping", "-m")
+@click.pass_obj
+def conflicts_list(c: Ctx, mapping: str | None) -> int:
+    """List open conflicts with the base, source and target value of each field."""
+    project = c.project()
+    with c.journal(project) as journal:
+        found = journal.conflicts(mapping)
+    if c.as_json:
+        emit_json(
+            [
+                {
+                    "id": x.id,
+                    "mapping": x.mapping,
+                    "source_key": x.source_key,
+                    "target_key": x.target_key,
+                    "fields": x.fields,
+                    "created_at": x.created_at,
+                }
+                for x in found
+            ]
+        )
+        return EXIT_OK
+    if not found:
+        out.print("no open conflicts")
+    for x in found:
+        out.print(f"[bold]#{x.id}[/bold] {x.mapping}: {x.source_key} <-> {x.target_key}  ({x.created_at})")
+        for name, v in x.fields.items():
+            out.print(
+                f"    {name}: base {v['base']!r}, source {v['source']!r}, target {v['target']!r}",
+                markup=False,
+            )
+    return EXIT_OK
+
+
+@conflicts.command("resolve")
+@click.argument("conflict_id", type=int)
+@click.option("--take", type=click.Choice(["source", "target"]), required=True, help="Whose values win.")
+@click.pass_obj
+def conflicts_resolve(c: Ctx, conflict_id: int, take: str) -> int:
+    """Settle conflict CONFLICT_ID by taking one side's values and writing them to the other."""
+    from syncd.engine import resolve_conflict
+
+    project = c.project()
+    with c.journal(project) as journal:
+        message = resolve_conflict(project, journal, conflict_id, take)
+    if c.as_json:
+        emit_json({"id": conflict_id, "resolved": True, "message": message})
+    else:
+        out.print(message, markup=False)
+    return EXIT_OK
+
+
+@cli.command()
+@click.pass_obj
+def status(c: Ctx) -> int:
+    """Per mapping: last pass, its outcome and counts, dead letters, conflicts, pending outbox."""
+    project = c.project()
+    with c.journal(project) as journal:
+        last = journal.last_runs()
+        rows = []
+        for name in project.lookup_order():
+            run = last.get(name) or {}
+            rows.append(
+                {
+                    "mapping": name,
+                    "last_pass": run.get("finished_at") or run.get("started_at"),
+                    "outcome": run.get("outcome"),
+                    **{k: run.get(k) for k in ("read", "created", "updated", "deleted", "skipped", "failed")},
+                    **journal.counts(name),
+                }
+            )
+    if c.as_json:
+        emit_json(rows)
+        return EXIT_OK
+    table = Table(title="syncd status")
+    cols = (
+        "mapping",
+        "last_pass",
+        "outcome",
+        "created",
+        "updated",
+        "failed",
+        "dead_letters",
+        "conflicts",
+        "pending",
+        "links",
+    )
+    for col in cols:
+        table.add_column(col.replace("_", " "))
+    for r in rows:
+        table.add_row(*("" if r[k] is None else str(r[k]) for k in cols))
+    out.print(table)
+    return EXIT_FAILURES if any(r["dead_letters"] or r["conflicts"] for r in rows) else EXIT_OK
+
+
+@cli.command()
+@click.option(
+    "--write", "do_write", is_flag=True, help="Regenerate config/schema/*.json (in a source checkout)."
+)
+@click.pass_obj
+def schema(c: Ctx, do_write: bool) -> int:
+    """Print (or --write) the JSON Schemas of syncd.yaml and mapping files, for editor autocompletion."""
+    from syncd import schema as schemas
+
+    if do_write:
+        for path in schemas.write():
+            out.print(f"wrote {path}", markup=False)
+        return EXIT_OK
+    emit_json({name: json.loads(text) for name, text in schemas.rendered().items()})
+    return EXIT_OK
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to put the demo company (default: a new temporary folder).",
+)
+@click.pass_obj
+def demo(c: Ctx, directory: Path | None) -> int:
+    """Run the mappings on a small example company, edit both sides, run again, and show what happened."""
+    from syncd.demo import run_demo
+
+    return run_demo(directory, out, as_json=c.as_json)
+
+
+# -- entry points -----------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI in-process and return its exit code (tests call this directly)."""
+    try:
+        result = cli.main(args=argv, prog_name="syncd", standalone_mode=False)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False)
+        return EXIT_CONFIG
+    except JournalError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_CONFIG
+    except SyncdError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_FAILURES
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_CONFIG if isinstance(exc, click.UsageError) else EXIT_FAILURES
+    if isinstance(result, int):
+        return result
+    return EXIT_OK
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main(sys.argv[1:]))
