@@ -84,7 +84,7 @@ class XlsxDocument:
         self.last_used_row = last_used_row
 
     def place(self, row: Row) -> str:
-        return f"{Path(self.label).name}[{self.sheet}]:{row.line}"
+        return f"{Path(self.label).name}:{row.line}"
 
     def raw(self, row: Row) -> str:
         out = io.StringIO()
