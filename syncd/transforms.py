@@ -22,6 +22,7 @@ import functools
 import inspect
 import math
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
@@ -332,13 +333,25 @@ def _build_upper(args: Any) -> BoundTransform:
     return _text_transform("upper", str.upper)
 
 
-_APOSTROPHE_CAPITAL = re.compile("(?<=\\w)(['\u2019])(\\w)")
+# Characters that neither start nor end a word when capitalising: combining marks, modifier letters,
+# format characters and apostrophes (Unicode's Case_Ignorable, in the spirit of its toTitlecase).
+_CASE_IGNORABLE_CATEGORIES = frozenset({"Mn", "Me", "Cf", "Lm", "Sk"})
+_APOSTROPHES = frozenset("'\u2019")
 
 
 def _title(text: str) -> str:
-    # str.title() starts a new word after an apostrophe ("Don'T"); contractions are far more common
-    # in business data than Irish surnames, so the letter after an inner apostrophe stays lower case.
-    return _APOSTROPHE_CAPITAL.sub(lambda match: match[1] + match[2].lower(), text.title())
+    # Not str.title(): that starts a new word after an apostrophe ("Don'T") and after a combining
+    # mark, so applying it twice can change the text again ("Xİb" -> "Xi̇b" -> "Xi̇B"), and a
+    # normaliser that is not idempotent would make two-way sync see its own writes as changes.
+    result: list[str] = []
+    in_word = False
+    for char in text:
+        result.append(char.lower() if in_word else char.title())
+        if char.islower() or char.isupper() or char.istitle():
+            in_word = True
+        elif char not in _APOSTROPHES and unicodedata.category(char) not in _CASE_IGNORABLE_CATEGORIES:
+            in_word = char.isalnum()  # digits belong to their word: "3RD" -> "3rd"
+    return "".join(result)
 
 
 @_transform("title")
@@ -346,8 +359,8 @@ def _build_title(args: Any) -> BoundTransform:
     """Capitalise the first letter of every word and lower-case the rest.
 
     No arguments. Non-text values are refused. A letter after an apostrophe inside a word is not
-    capitalised ("don't" -> "Don't", so also "o'brien" -> "O'brien"); hyphens do start a new word
-    ("mary-jane" -> "Mary-Jane").
+    capitalised ("don't" -> "Don't", so also "o'brien" -> "O'brien"), digits belong to their word
+    ("3RD" -> "3rd"), hyphens and other punctuation start a new word ("mary-jane" -> "Mary-Jane").
     Two-way: written back unchanged.
     Example: title   "ADA LOVELACE" -> "Ada Lovelace"
     """
