@@ -1,0 +1,172 @@
+"""The sandbox org's state in SQLite: records, delete tombstones, counters, sessions, API usage.
+
+The same tables back both modes, ":memory:" for tests and a file under `data_dir` for a demo that must
+survive restarts, so the two never behave differently. Every record is one JSON document keyed by its
+Id: the sandbox filters in Python (SOQL is evaluated by `salesforce_query`), which is plenty for a
+stand-in holding thousands of rows and keeps the storage trivially correct.
+
+One lock serialises all access: the HTTP server is threaded, and Salesforce's own guarantees that a
+client may rely on (SystemModstamp strictly increasing per write, Ids unique) must hold here too.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from syncd.sandbox.salesforce_ids import make_id
+
+SF_DATETIME = "%Y-%m-%dT%H:%M:%S.%f%z"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY, sobject TEXT NOT NULL, data TEXT NOT NULL,
+    is_deleted INTEGER NOT NULL DEFAULT 0, modstamp TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS records_by_object ON records (sobject, is_deleted);
+CREATE TABLE IF NOT EXISTS tombstones (id TEXT PRIMARY KEY, sobject TEXT NOT NULL, deleted_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, username TEXT NOT NULL);
+"""
+
+
+def format_sf_datetime(moment: datetime) -> str:
+    """Salesforce's JSON datetime form: milliseconds and a +0000 offset."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+
+
+def parse_sf_datetime(text: str) -> datetime:
+    return datetime.strptime(text, SF_DATETIME)
+
+
+class OrgStore:
+    def __init__(self, path: Path | None) -> None:
+        self.lock = threading.RLock()
+        self.db = sqlite3.connect(
+            str(path) if path else ":memory:", check_same_thread=False, isolation_level=None
+        )
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing writes (allOrNone, and every single-record call)."""
+        with self.lock:
+            self.db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    # --- counters -------------------------------------------------------------------------------
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        with self.lock:
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.lock:
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def bump(self, key: str, by: int = 1) -> int:
+        with self.lock:
+            value = int(self.meta(key, "0") or 0) + by
+            self.set_meta(key, str(value))
+            return value
+
+    def new_id(self, key_prefix: str) -> str:
+        return make_id(key_prefix, self.bump(f"id:{key_prefix}"))
+
+    def tick(self) -> str:
+        """A write timestamp: now, or 1 ms after the previous one, so SystemModstamp strictly increases."""
+        with self.lock:
+            now = datetime.now(UTC)
+            now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+            last = self.meta("clock")
+            if last is not None:
+                floor = parse_sf_datetime(last) + timedelta(milliseconds=1)
+                now = max(now, floor)
+            stamp = format_sf_datetime(now)
+            self.set_meta("clock", stamp)
+            return stamp
+
+    # --- records --------------------------------------------------------------------------------
+
+    def get(self, record_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            row = self.db.execute("SELECT data FROM records WHERE id = ?", (record_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def all(self, sobject: str, include_deleted: bool = False) -> list[dict[str, Any]]:
+        sql = "SELECT data FROM records WHERE sobject = ?" + (
+            "" if include_deleted else " AND is_deleted = 0"
+        )
+        with self.lock:
+            rows = self.db.execute(sql + " ORDER BY rowid", (sobject,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def count(self, sobject: str) -> int:
+        with self.lock:
+            row = self.db.execute(
+                "SELECT COUNT(*) FROM records WHERE sobject = ? AND is_deleted = 0", (sobject,)
+            ).fetchone()
+        return int(row[0])
+
+    def put(self, sobject: str, record: dict[str, Any]) -> None:
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO records (id, sobject, data, is_deleted, modstamp) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET data = excluded.data, is_deleted = excluded.is_deleted, "
+                "modstamp = excluded.modstamp",
+                (
+                    record["Id"],
+                    sobject,
+                    json.dumps(record),
+                    1 if record.get("IsDeleted") else 0,
+                    record["SystemModstamp"],
+                ),
+            )
+
+    def tombstone(self, sobject: str, record_id: str, deleted_at: str) -> None:
+        with self.lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO tombstones (id, sobject, deleted_at) VALUES (?, ?, ?)",
+                (record_id, sobject, deleted_at),
+            )
+
+    def purge(self, record_id: str) -> None:
+        with self.lock:
+            self.db.execute("DELETE FROM records WHERE id = ?", (record_id,))
+
+    def tombstones(self, sobject: str) -> list[tuple[str, str]]:
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT id, deleted_at FROM tombstones WHERE sobject = ? ORDER BY deleted_at", (sobject,)
+            ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    # --- sessions -------------------------------------------------------------------------------
+
+    def add_session(self, token: str, username: str) -> None:
+        with self.lock:
+            self.db.execute("INSERT INTO sessions (token, username) VALUES (?, ?)", (token, username))
+
+    def session_valid(self, token: str) -> bool:
+        with self.lock:
+            return self.db.execute("SELECT 1 FROM sessions WHERE token = ?", (token,)).fetchone() is not None
+
+    def expire_sessions(self) -> None:
+        with self.lock:
+            self.db.execute("DELETE FROM sessions")
