@@ -37,8 +37,6 @@ _user_numbers = itertools.count(1)
 
 @pytest.fixture
 def account(dovecot: Dovecot) -> Account:
-    """A mailbox no other test touches."""
-    name = f"user{next(_user_numbers)}"
-    password = f"pw-{name}"
-    dovecot.add_user(name, password)
-    return Account(dovecot.host, dovecot.port, name, password, dovecot)
+    """A mailbox no other test touches (the pool is made at start: Dovecot may not notice a
+    passwd-file rewritten within the same second)."""
+    return dovecot.account(next(_user_numbers))

@@ -2,8 +2,8 @@
 
 The config is generated here rather than read from /etc/dovecot or from ../shared so the tests need
 nothing outside the project but the `dovecot` binary (Debian `dovecot-imapd`). It runs as a plain
-background process: no system service, no privileged port. Users live in a passwd-file that Dovecot
-re-reads when it changes, so each test can add its own user and never see another test's mail.
+background process: no system service, no privileged port. A pool of users is written to a passwd-file
+at start, and each test takes its own user, so no test sees another's mail.
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ class Dovecot:
     process: subprocess.Popen[bytes] | None = None
     _mail_uid: int = 0
     _mail_gid: int = 0
+    pool_size: int = 300
     _users: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -133,6 +134,7 @@ class Dovecot:
             self._mail_uid, self._mail_gid = os.getuid(), os.getgid()
             internal = login = pwd.getpwuid(os.getuid()).pw_name
         internal_group = _group_of(internal)
+        self._users = {f"user{n}": f"pw-user{n}" for n in range(1, self.pool_size + 1)}
         self._write_users()
         conf = _CONFIG.format(
             dir=self.dir,
@@ -166,9 +168,12 @@ class Dovecot:
         self.stop()
         raise RuntimeError(f"dovecot did not answer on {self.host}:{self.port}: {self.log_tail()}")
 
-    def add_user(self, name: str, password: str) -> None:
-        self._users[name] = password
-        self._write_users()
+    def account(self, number: int) -> Account:
+        """The n-th account of the pool made at start; each test takes a new one."""
+        if number > self.pool_size:
+            raise RuntimeError(f"more than {self.pool_size} mail accounts asked for; raise pool_size")
+        name = f"user{number}"
+        return Account(self.host, self.port, name, self._users[name], self)
 
     def _write_users(self) -> None:
         lines = [
@@ -230,4 +235,4 @@ class Account:
     port: int
     username: str
     password: str
-    server: Dovecot
+    server: Dovecot = field(repr=False)

@@ -1,0 +1,608 @@
+"""A mailbox folder as a stream of messages (imapclient): incremental reads by UID, APPEND, IDLE.
+
+Reading is strictly look-but-don't-touch: folders are opened with EXAMINE and bodies fetched with
+BODY.PEEK, so syncing never marks a client's mail as read. Headers, size, INTERNALDATE and flags
+come first for a whole batch; bodies are fetched only for messages that pass the size cap and the
+caller's header filter, because a helpdesk inbox is mostly mail a mapping does not want.
+
+The cursor is {folder, uidvalidity, last_uid, last_key, last_hash}. UIDs are only meaningful under
+one UIDVALIDITY; when the server changes it (folder recreated, restored, migrated) the folder is
+re-listed and the last message synced is found again by its key (Message-ID, or content hash when
+it has none) and its content hash, and reading resumes after it. If it cannot be found, everything
+is re-read: the engine matches records by key, so that re-delivers nothing it already linked, and
+loses nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import imaplib
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from threading import Event
+from typing import Any, ClassVar, Literal, TypeVar
+
+from imapclient import IMAPClient, SocketTimeout  # type: ignore[import-untyped]
+from imapclient.exceptions import LoginError  # type: ignore[import-untyped]
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from connectors.mail_build import build_message, make_message_id
+from connectors.mail_parse import (
+    Limits,
+    Rejected,
+    content_hash,
+    message_key,
+    parse_headers,
+    parse_message,
+    raw_for_problem,
+)
+from syncd.errors import ConfigError, ConnectionDown, RecordError
+from syncd.records import (
+    Batch,
+    Cursor,
+    FieldInfo,
+    Op,
+    ReadProblem,
+    Record,
+    RecordFailure,
+    StreamInfo,
+    WriteOp,
+    WriteResult,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+HeaderFilter = Callable[[dict[str, Any]], bool]
+"""Decides from header fields alone (parse_headers output plus `flags`, `size`) whether to fetch a body."""
+
+_DROPPED = (OSError, imaplib.IMAP4.abort, EOFError)
+"""A connection that died under us: reconnect. imaplib's abort covers "unterminated line" (imapclient
+issue #519: a response split across TCP segments), which is the server's fault, not ours."""
+
+_HEADER_FETCH = [b"BODY.PEEK[HEADER]", b"RFC822.SIZE", b"INTERNALDATE", b"FLAGS"]
+
+
+class ImapSettings(BaseModel):
+    """The `kind: imap` block of a connection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str
+    port: int = 993
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str
+    password: SecretStr
+    folders: list[str] = Field(default_factory=lambda: ["INBOX"])
+    ca_file: Path | None = None
+    connect_timeout_seconds: float = Field(15.0, gt=0)
+    read_timeout_seconds: float = Field(60.0, gt=0)
+    batch_size: int = Field(100, ge=1, le=5000)
+    max_message_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    max_parts: int = Field(500, ge=1)
+    max_attachment_bytes: int = Field(25 * 1024 * 1024, ge=1)
+    attachment_dir: Path | None = None
+    include_headers: bool = False
+    idle_reissue_seconds: float = Field(25 * 60, gt=0, lt=29 * 60)
+    """RFC 2177: servers may drop an IDLE after 30 minutes; re-issuing also proves the link alive (NOOP)."""
+    idle_poll_seconds: float = Field(1.0, gt=0)
+    """How often a waiting IDLE looks at its stop flag and its socket."""
+    reconnect_max_seconds: float = Field(60.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+
+
+@dataclass
+class WatchStats:
+    """What the service exports as gauges, so a dead listener is never silent."""
+
+    last_event_monotonic: float = field(default_factory=time.monotonic)
+    wakeups: int = 0
+    idle_reissues: int = 0
+    reconnects: int = 0
+    idling: bool = False
+
+    def seconds_since_event(self) -> float:
+        return time.monotonic() - self.last_event_monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    uid: int
+    header: bytes
+    size: int
+    internal_date: datetime | None
+    flags: list[str]
+
+
+FIELDS = (
+    FieldInfo("message_id", createable=True, updateable=False),
+    FieldInfo("from", "list"),
+    FieldInfo("to", "list"),
+    FieldInfo("cc", "list"),
+    FieldInfo("reply_to", "list"),
+    FieldInfo("subject"),
+    FieldInfo("date", "datetime"),
+    FieldInfo("in_reply_to"),
+    FieldInfo("references", "list"),
+    FieldInfo("thread", createable=False, updateable=False),
+    FieldInfo("text"),
+    FieldInfo("html"),
+    FieldInfo("attachments", "list"),
+    FieldInfo("flags", "list", createable=False),
+    FieldInfo("size", "integer", createable=False, updateable=False),
+    FieldInfo("content_hash", createable=False, updateable=False),
+    FieldInfo("defects", "list", createable=False, updateable=False),
+)
+
+
+class ImapConnector:
+    """One IMAP account; each configured folder is a stream."""
+
+    Settings: ClassVar[type[BaseModel]] = ImapSettings
+
+    def __init__(self, name: str, settings: ImapSettings, base_dir: Path | None = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.base_dir = base_dir or Path.cwd()
+        self.limits = Limits(settings.max_message_bytes, settings.max_parts, settings.max_attachment_bytes)
+        self._client: IMAPClient | None = None
+        self._selected: tuple[str, bool] | None = None
+        self.watch_stats: dict[str, WatchStats] = {}
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        ca = self.settings.ca_file
+        if ca is not None and not ca.is_absolute():
+            ca = self.base_dir / ca
+        return ssl.create_default_context(cafile=str(ca) if ca else None)
+
+    def connect(self) -> IMAPClient:
+        """A fresh, logged-in connection with timeouts on every socket operation."""
+        s = self.settings
+        timeout = SocketTimeout(connect=s.connect_timeout_seconds, read=s.read_timeout_seconds)
+        try:
+            client = IMAPClient(
+                s.host,
+                port=s.port,
+                ssl=s.security == "ssl",
+                ssl_context=self._ssl_context() if s.security != "none" else None,
+                timeout=timeout,
+            )
+            if s.security == "starttls":
+                client.starttls(self._ssl_context())
+            client.login(s.username, s.password.get_secret_value())
+        except LoginError as exc:
+            raise ConfigError(
+                f"{self.name}: IMAP login refused for {s.username} at {s.host}:{s.port}"
+            ) from exc
+        except ssl.SSLError as exc:
+            raise ConnectionDown(f"{self.name}: TLS with {s.host}:{s.port} failed: {exc.reason}") from exc
+        except _DROPPED as exc:
+            raise ConnectionDown(
+                f"{self.name}: cannot reach {s.host}:{s.port}: {type(exc).__name__}"
+            ) from exc
+        client.normalise_times = False
+        return client
+
+    def _session(self) -> IMAPClient:
+        if self._client is None:
+            self._client = self.connect()
+            self._selected = None
+        return self._client
+
+    def _select(self, folder: str, readonly: bool) -> dict[bytes, Any]:
+        client = self._session()
+        info: dict[bytes, Any] = client.select_folder(folder, readonly=readonly)
+        self._selected = (folder, readonly)
+        return info
+
+    def _drop(self) -> None:
+        client, self._client, self._selected = self._client, None, None
+        if client is not None:
+            try:
+                client.shutdown()
+            except Exception:  # already dead: nothing more to release
+                log.debug("%s: shutdown of a dropped connection failed", self.name, exc_info=True)
+
+    def _retrying(self, what: str, call: Callable[[], T]) -> T:
+        """Run `call`, reconnecting after a dropped connection; the call must be safe to repeat."""
+        delay = 0.2
+        for attempt in range(self.settings.retries + 1):
+            try:
+                return call()
+            except _DROPPED as exc:
+                self._drop()
+                if attempt == self.settings.retries:
+                    raise ConnectionDown(
+                        f"{self.name}: {what}: connection lost ({type(exc).__name__})"
+                    ) from exc
+                log.info("%s: %s: connection lost, reconnecting", self.name, what)
+                time.sleep(delay)
+                delay = min(delay * 2, self.settings.reconnect_max_seconds)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        client, self._client, self._selected = self._client, None, None
+        if client is not None:
+            try:
+                client.logout()
+            except Exception:
+                log.debug("%s: logout failed", self.name, exc_info=True)
+                client.shutdown()
+
+    # -- streams ------------------------------------------------------------------------------
+
+    def streams(self) -> list[StreamInfo]:
+        caps = frozenset({"watch", "find", "post_action"})
+        return [StreamInfo(folder, "message_id", FIELDS, caps) for folder in self.settings.folders]
+
+    # -- read ---------------------------------------------------------------------------------
+
+    def read(self, stream: str, cursor: Cursor | None, keep: HeaderFilter | None = None) -> Iterator[Batch]:
+        """Batches of messages after `cursor`, oldest first; each batch's cursor resumes after it."""
+        uids, uidvalidity, resume = self._retrying(f"list {stream}", lambda: self._pending(stream, cursor))
+        last: dict[str, Any] = dict(resume)
+        for start in range(0, len(uids), self.settings.batch_size):
+            chunk = uids[start : start + self.settings.batch_size]
+            fetch = functools.partial(self._fetch, stream, chunk, keep)
+            records, problems, newest = self._retrying(f"fetch {stream}", fetch)
+            if newest is not None:
+                last.update(newest)
+            last["last_uid"] = chunk[-1]
+            yield Batch(records, {"folder": stream, "uidvalidity": uidvalidity, **last}, problems)
+
+    def _pending(self, folder: str, cursor: Cursor | None) -> tuple[list[int], int, dict[str, Any]]:
+        info = self._select(folder, readonly=True)
+        uidvalidity = int(info[b"UIDVALIDITY"])
+        cur = cursor if isinstance(cursor, dict) and cursor.get("folder") == folder else {}
+        client = self._session()
+        if cur and int(cur.get("uidvalidity", -1)) == uidvalidity:
+            last_uid = int(cur.get("last_uid", 0))
+            found: list[int] = client.search(["UID", f"{last_uid + 1}:*"]) if info.get(b"EXISTS") else []
+            # RFC 3501: "UID n:*" always includes the highest UID, even when it is below n.
+            keep = {k: cur[k] for k in ("last_key", "last_hash") if k in cur}
+            return sorted(u for u in found if u > last_uid), uidvalidity, {"last_uid": last_uid, **keep}
+        every: list[int] = sorted(client.search("ALL")) if info.get(b"EXISTS") else []
+        if cur and cur.get("last_key"):
+            log.warning("%s: UIDVALIDITY of %s changed; matching the last synced message", self.name, folder)
+            position = self._find_again(every, str(cur["last_key"]), str(cur.get("last_hash", "")))
+            if position is not None:
+                return every[position + 1 :], uidvalidity, {"last_uid": every[position], **_last_of(cur)}
+        return every, uidvalidity, {"last_uid": 0}
+
+    def _find_again(self, uids: list[int], key: str, want_hash: str) -> int | None:
+        """Index in `uids` of the message with this key and content hash, searching newest first."""
+        client = self._session()
+        candidates = set(client.search(["HEADER", "Message-ID", key])) if key.startswith("<") else set(uids)
+        for index in range(len(uids) - 1, -1, -1):
+            uid = uids[index]
+            if uid not in candidates:
+                continue
+            raw = client.fetch([uid], [b"BODY.PEEK[]"]).get(uid, {}).get(b"BODY[]")
+            if isinstance(raw, bytes) and content_hash(raw) == want_hash:
+                return index
+        return None
+
+    def _fetch(
+        self, folder: str, uids: list[int], keep: HeaderFilter | None
+    ) -> tuple[list[Record], list[ReadProblem], dict[str, Any] | None]:
+        if self._selected != (folder, True):
+            self._select(folder, readonly=True)
+        client = self._session()
+        listed = [_listed(uid, data) for uid, data in sorted(client.fetch(uids, _HEADER_FETCH).items())]
+        problems: list[ReadProblem] = []
+        wanted: list[_Listed] = []
+        for item in listed:
+            place = f"{folder} uid {item.uid}"
+            if item.size > self.limits.max_message_bytes:
+                reason = f"message is {item.size} bytes, over the cap of {self.limits.max_message_bytes}"
+                problems.append(
+                    ReadProblem(
+                        "bad-input", f"too-large: {reason}", raw_for_problem(item.header), place=place
+                    )
+                )
+                continue
+            if keep is not None:
+                head = parse_headers(item.header, internal_date=item.internal_date)
+                if isinstance(head, Rejected) or not keep({**head, "flags": item.flags, "size": item.size}):
+                    continue
+            wanted.append(item)
+        bodies = client.fetch([w.uid for w in wanted], [b"BODY.PEEK[]"]) if wanted else {}
+        records: list[Record] = []
+        newest: dict[str, Any] | None = None
+        for item in wanted:
+            raw = bodies.get(item.uid, {}).get(b"BODY[]")
+            if not isinstance(raw, bytes):
+                continue  # expunged between the two fetches: nothing to deliver
+            place = f"{folder} uid {item.uid}"
+            parsed = parse_message(
+                raw,
+                internal_date=item.internal_date,
+                limits=self.limits,
+                include_headers=self.settings.include_headers,
+                attachment_dir=self._attachment_dir(),
+            )
+            if isinstance(parsed, Rejected):
+                key = content_hash(raw)
+                problems.append(
+                    ReadProblem(
+                        parsed.category, f"{parsed.code}: {parsed.reason}", raw_for_problem(raw), key, place
+                    )
+                )
+                newest = {"last_key": key, "last_hash": key}
+                continue
+            parsed["flags"] = item.flags
+            key = message_key(parsed)
+            records.append(Record(key, parsed, _modified(parsed, item.internal_date)))
+            newest = {"last_key": key, "last_hash": parsed["content_hash"]}
+        return records, problems, newest
+
+    def _attachment_dir(self) -> Path | None:
+        d = self.settings.attachment_dir
+        return None if d is None else d if d.is_absolute() else self.base_dir / d
+
+    # -- find / write -------------------------------------------------------------------------
+
+    def find(self, stream: str, field: str, values: Collection[str]) -> dict[str, str]:
+        """Message-ID -> key for messages present in the folder (one SEARCH per value)."""
+        if field != "message_id":
+            raise ConfigError(f"{self.name}: messages can only be found by message_id, not {field}")
+
+        def search() -> dict[str, str]:
+            self._select(stream, readonly=True)
+            return {v: v for v in values if self._uids_by_message_id(v)}
+
+        return self._retrying(f"search {stream}", search)
+
+    def _uids_by_message_id(self, message_id: str) -> list[int]:
+        found: list[int] = self._session().search(["HEADER", "Message-ID", message_id])
+        return sorted(found)
+
+    def write(self, stream: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """APPEND each create/upsert unless a message with its Message-ID is already in the folder."""
+        results: list[WriteResult] = []
+        for op in ops:
+            try:
+                results.append(self._write_one(stream, op))
+            except RecordError as exc:
+                results.append(WriteResult(False, op.key, RecordFailure(exc.category, exc.code, exc.message)))
+        return results
+
+    def _write_one(self, folder: str, op: WriteOp) -> WriteResult:
+        if op.op is Op.DELETE:
+            if not op.key:
+                raise RecordError("validation", "delete needs the message key", code="NO_KEY")
+            # Deleting what is already gone is success: the outcome the engine asked for holds.
+            self._retrying(f"delete in {folder}", lambda: self._delete(folder, str(op.key)))
+            return WriteResult(True, op.key)
+        if op.op is Op.UPDATE:
+            raise RecordError(
+                "validation", "a stored message cannot be changed, only replaced", code="IMMUTABLE"
+            )
+        seed = op.idempotency_key or op.key or ""
+        message_id = str(op.fields.get("message_id") or (make_message_id(seed) if seed else ""))
+        if not message_id:
+            raise RecordError("validation", "append needs a message_id or an idempotency key", code="NO_ID")
+        message = build_message(op.fields, message_id=message_id, attachment_dir=self._attachment_dir())
+        raw = message.as_bytes()
+        flags = [str(f) for f in op.fields.get("flags") or []]
+        return self._retrying(
+            f"append to {folder}", lambda: self._append_once(folder, message_id, raw, flags)
+        )
+
+    def _append_once(self, folder: str, message_id: str, raw: bytes, flags: list[str]) -> WriteResult:
+        self._select(folder, readonly=True)
+        if self._uids_by_message_id(message_id):
+            return WriteResult(True, message_id, created=False)
+        self._session().append(folder, raw, flags=flags)
+        return WriteResult(True, message_id, created=True)
+
+    def _delete(self, folder: str, key: str) -> bool:
+        self._select(folder, readonly=False)
+        uids = self._uids_for_keys([key])
+        if not uids:
+            return False
+        client = self._session()
+        client.add_flags(uids, [b"\\Deleted"], silent=True)
+        client.uid_expunge(uids)
+        return True
+
+    # -- post-actions -------------------------------------------------------------------------
+
+    def post_action(
+        self, stream: str, keys: Sequence[str], action: str, target: str | None = None
+    ) -> list[str]:
+        """After the journal has committed these messages: "flag" (target = flag, default \\Flagged),
+        "seen", or "move" (target = folder; MOVE, else COPY + \\Deleted + UID EXPUNGE).
+
+        Returns the keys not found in the folder (already moved, or deleted by a person).
+        """
+        if action not in ("flag", "seen", "move"):
+            raise ConfigError(f"{self.name}: unknown post-action {action!r}: use flag, seen or move")
+        if action == "move" and not target:
+            raise ConfigError(f"{self.name}: post-action move needs a target folder")
+        return self._retrying(
+            f"{action} in {stream}", lambda: self._post_action(stream, keys, action, target)
+        )
+
+    def _post_action(self, folder: str, keys: Sequence[str], action: str, target: str | None) -> list[str]:
+        self._select(folder, readonly=False)
+        client = self._session()
+        found: dict[str, list[int]] = {k: self._uids_for_keys([k]) for k in keys}
+        uids = sorted({u for v in found.values() for u in v})
+        if uids:
+            if action == "flag":
+                client.add_flags(uids, [(target or "\\Flagged").encode()], silent=True)
+            elif action == "seen":
+                client.add_flags(uids, [b"\\Seen"], silent=True)
+            elif b"MOVE" in client.capabilities():
+                client.move(uids, target)
+            else:
+                client.copy(uids, target)
+                client.add_flags(uids, [b"\\Deleted"], silent=True)
+                client.uid_expunge(uids)
+        return [k for k, v in found.items() if not v]
+
+    def _uids_for_keys(self, keys: Sequence[str]) -> list[int]:
+        """UIDs in the selected folder for record keys: by SEARCH for Message-IDs, by hashing otherwise."""
+        client = self._session()
+        uids: set[int] = set()
+        hashes = {k for k in keys if k.startswith("sha256:")}
+        for key in keys:
+            if key not in hashes:
+                uids.update(self._uids_by_message_id(key))
+        if hashes:
+            for uid, data in client.fetch(client.search("ALL"), [b"BODY.PEEK[]"]).items():
+                raw = data.get(b"BODY[]")
+                if isinstance(raw, bytes) and content_hash(raw) in hashes:
+                    uids.add(uid)
+        return sorted(uids)
+
+    # -- watch --------------------------------------------------------------------------------
+
+    def watch(self, stream: str, stop: Event) -> Iterator[None]:
+        """Yield whenever `stream` may have new mail, until `stop` is set.
+
+        Uses its own connection (an IDLE holds it). Re-issues IDLE with a NOOP in between before
+        the server's 30-minute limit, and reconnects with capped backoff when the link drops (a
+        connection, the first one included, yields once: mail may have arrived while we were away).
+        """
+        stats = self.watch_stats.setdefault(stream, WatchStats())
+        delay = 0.5
+        first = True
+        while not stop.is_set():
+            client: IMAPClient | None = None
+            try:
+                client = self.connect()
+                client.select_folder(stream, readonly=True)
+                delay = 0.5
+                if not first:
+                    stats.reconnects += 1
+                first = False
+                # Mail that came before IDLE started (or while disconnected) would wait for the
+                # next message to be noticed: wake the caller once per connection to read it.
+                stats.wakeups += 1
+                stats.last_event_monotonic = time.monotonic()
+                yield
+                yield from self._idle_loop(client, stream, stop, stats)
+            except _DROPPED as exc:
+                log.info(
+                    "%s: IDLE on %s lost its connection (%s); reconnecting",
+                    self.name,
+                    stream,
+                    type(exc).__name__,
+                )
+            except ConnectionDown as exc:
+                log.warning("%s: %s", self.name, exc)
+            finally:
+                if client is not None:
+                    _quietly_close(client)
+            first = False
+            if stop.wait(delay):
+                return
+            delay = min(delay * 2, self.settings.reconnect_max_seconds)
+
+    def _idle_loop(self, client: IMAPClient, stream: str, stop: Event, stats: WatchStats) -> Iterator[None]:
+        """NOOP, then IDLE until a change, the re-issue time or `stop`; repeat.
+
+        The NOOP before each IDLE is the liveness check and also collects changes the server
+        queued while we were not idling (between DONE and the next IDLE, e.g. while the caller
+        was reading), which the following IDLE would not announce again.
+        """
+        while not stop.is_set():
+            _, pending = client.noop()
+            changed = any(_is_change(r) for r in pending)
+            if not changed:
+                client.idle()
+                stats.idling = True
+                started = time.monotonic()
+                while not stop.is_set() and time.monotonic() - started < self.settings.idle_reissue_seconds:
+                    responses = client.idle_check(timeout=self.settings.idle_poll_seconds)
+                    if any(_is_bye(r) for r in responses):
+                        raise EOFError("server said BYE")
+                    if any(_is_change(r) for r in responses):
+                        changed = True
+                        break
+                    if not responses and _peer_closed(client):
+                        raise EOFError("server closed the connection")
+                stats.idling = False
+                _, leftover = client.idle_done()
+                changed = changed or any(_is_change(r) for r in leftover)
+            if stop.is_set():
+                return
+            if changed:
+                stats.wakeups += 1
+                stats.last_event_monotonic = time.monotonic()
+                yield
+            else:
+                stats.idle_reissues += 1
+
+
+def _listed(uid: int, data: dict[bytes, Any]) -> _Listed:
+    header = data.get(b"BODY[HEADER]") or b""
+    when = data.get(b"INTERNALDATE")
+    flags = [f.decode("utf-8", "replace") if isinstance(f, bytes) else str(f) for f in data.get(b"FLAGS", ())]
+    return _Listed(
+        uid=uid,
+        header=header if isinstance(header, bytes) else b"",
+        size=int(data.get(b"RFC822.SIZE") or 0),
+        internal_date=when if isinstance(when, datetime) else None,
+        flags=flags,
+    )
+
+
+def _modified(record: dict[str, Any], internal_date: datetime | None) -> datetime | None:
+    if internal_date is not None:
+        return internal_date
+    try:
+        return datetime.fromisoformat(str(record.get("date")))
+    except ValueError:
+        return None
+
+
+def _last_of(cur: dict[str, Any]) -> dict[str, Any]:
+    return {k: cur[k] for k in ("last_key", "last_hash") if k in cur}
+
+
+def _is_change(response: Any) -> bool:
+    return isinstance(response, tuple) and len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT")
+
+
+def _is_bye(response: Any) -> bool:
+    return isinstance(response, tuple) and len(response) >= 1 and response[0] == b"BYE"
+
+
+def _peer_closed(client: IMAPClient) -> bool:
+    """True when the server has closed the TCP connection (idle_check swallows EOF silently).
+
+    Peeks on a duplicate of the raw descriptor, which works under TLS too: an EOF at the TCP level
+    is visible there whatever the encryption.
+    """
+    sock = client.socket()
+    try:
+        raw = socket.socket(fileno=socket.dup(sock.fileno()))
+    except OSError:
+        return True
+    try:
+        raw.setblocking(False)
+        return raw.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        raw.close()
+
+
+def _quietly_close(client: IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except Exception:
+        log.debug("closing an IDLE connection failed", exc_info=True)
