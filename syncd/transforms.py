@@ -158,7 +158,27 @@ def compile_transform(item: Any) -> BoundTransform:
             unknown_name=name,
             suggestion=hint,
         )
-    return spec.build(args)
+    return spec.build(_plain(args))
+
+
+def _plain(value: Any) -> Any:
+    """Plain JSON values from what a YAML loader gives (ruamel's str and float subclasses, its
+    CommentedMap, dates for an unquoted 2024-01-31), so that no transform returns a loader type."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def compile_chain(items: Any) -> BoundTransform:
@@ -529,17 +549,17 @@ _FALSE_WORDS = ["false", "no", "n", "0", "off", "f"]
 
 
 class _BooleanArgs(_Args):
-    true: list[str] = Field(default_factory=lambda: list(_TRUE_WORDS))
-    false: list[str] = Field(default_factory=lambda: list(_FALSE_WORDS))
+    # Not `true:` and `false:`: YAML reads those keys as booleans, not as argument names.
+    true_words: list[str] = Field(default_factory=lambda: list(_TRUE_WORDS))
+    false_words: list[str] = Field(default_factory=lambda: list(_FALSE_WORDS))
     write_back: _WriteBack = "text"
 
     @model_validator(mode="after")
     def _words_are_distinct(self) -> _BooleanArgs:
-        if not self.true or not self.false:
-            raise ValueError("true and false each need at least one word")
-        both = {word.strip().casefold() for word in self.true} & {
-            word.strip().casefold() for word in self.false
-        }
+        if not self.true_words or not self.false_words:
+            raise ValueError("true_words and false_words each need at least one word")
+        trues = {word.strip().casefold() for word in self.true_words}
+        both = trues & {word.strip().casefold() for word in self.false_words}
         if both:
             raise ValueError(f"words cannot mean both true and false: {', '.join(sorted(both))}")
         return self
@@ -550,17 +570,17 @@ def _build_boolean(args: Any) -> BoundTransform:
     """Read a yes/no value: "Yes", "y", "TRUE", "1", "on" -> true; "No", "n", "false", "0", "off" -> false.
 
     Arguments (all optional):
-      true:       the words meaning true, case-insensitive; default true, yes, y, 1, on, t
-      false:      the words meaning false; default false, no, n, 0, off, f
-      write_back: "text" (default) writes back the first word of `true` or `false`;
-                  "value" writes back the boolean itself.
+      true_words:  the words meaning true, case-insensitive; default true, yes, y, 1, on, t
+      false_words: the words meaning false; default false, no, n, 0, off, f
+      write_back:  "text" (default) writes back the first of `true_words` or `false_words`;
+                   "value" writes back the boolean itself.
     Booleans pass through, 1 and 0 are read as true and false; other values are refused.
-    Example: {boolean: {true: [Ja, J], false: [Nein, N]}}   "ja" -> true, written back as "Ja"
+    Example: {boolean: {true_words: [Ja, J], false_words: [Nein, N]}}   "ja" -> true, written back as "Ja"
     """
     options = _parse_args("boolean", _BooleanArgs, args)
-    words = {word.strip().casefold(): True for word in options.true}
-    words.update({word.strip().casefold(): False for word in options.false})
-    expected = ", ".join(options.true + options.false)
+    words = {word.strip().casefold(): True for word in options.true_words}
+    words.update({word.strip().casefold(): False for word in options.false_words})
+    expected = ", ".join(options.true_words + options.false_words)
 
     def forward(value: Any) -> bool:
         if isinstance(value, bool):
@@ -575,7 +595,7 @@ def _build_boolean(args: Any) -> BoundTransform:
         truth = forward(value)
         if options.write_back == "value":
             return truth
-        return options.true[0] if truth else options.false[0]
+        return options.true_words[0] if truth else options.false_words[0]
 
     return _bind("boolean", forward, inverse)
 

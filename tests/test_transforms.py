@@ -128,7 +128,7 @@ def test_an_unknown_argument_is_refused_with_the_accepted_ones() -> None:
         ({"truncate": 0}, "greater than or equal to 1"),
         ({"split": 1}, "argument 'sep'"),
         ({"split": ""}, "argument 'sep'"),
-        ({"boolean": {"true": "yes"}}, "argument 'true'"),
+        ({"boolean": {"true_words": "yes"}}, "argument 'true_words'"),
         ({"number": {"write_back": "string"}}, "argument 'write_back'"),
         ({"strip": {"chars": " "}}, "strip takes no arguments"),
     ],
@@ -147,6 +147,16 @@ def test_arguments_loaded_from_yaml_compile() -> None:
     )
     chain = compile_chain(mapping["transform"])
     assert chain.forward("  WON ") == "Closed Won"
+
+
+def test_values_from_yaml_come_out_as_plain_json_types() -> None:
+    yaml = YAML()
+    yaml.preserve_quotes = True  # makes ruamel return str subclasses, as a round-trip loader may
+    assert type(forward(yaml.load('{default: "n/a"}'), None)) is str
+    assert type(forward(yaml.load("{default: 1.5}"), None)) is float
+    assert forward(yaml.load("{default: 2024-01-31}"), None) == "2024-01-31"
+    assert type(forward(yaml.load('{map: {values: {a: "b"}}}'), "a")) is str
+    assert inverse(yaml.load("{default: 1.5}"), 1.5) is None
 
 
 # --- chains ---------------------------------------------------------------------------------------
@@ -348,14 +358,15 @@ def test_boolean_refuses_other_values_naming_them(value: Any) -> None:
 
 
 def test_boolean_words_can_be_configured_and_the_first_is_written_back() -> None:
-    item = {"boolean": {"true": ["Ja", "J"], "false": ["Nein", "N"]}}
+    item = {"boolean": {"true_words": ["Ja", "J"], "false_words": ["Nein", "N"]}}
     assert forward(item, "j") is True
     assert inverse(item, True) == "Ja"
     assert inverse(item, False) == "Nein"
 
 
 def test_boolean_refuses_a_word_meaning_both() -> None:
-    assert "both true and false: y" in str(spec_refusal({"boolean": {"true": ["y"], "false": ["Y"]}}))
+    item = {"boolean": {"true_words": ["y"], "false_words": ["Y"]}}
+    assert "both true and false: y" in str(spec_refusal(item))
 
 
 _BOOLEAN_WORDS = ["true", "yes", "y", "1", "on", "t", "false", "no", "n", "0", "off", "f"]
