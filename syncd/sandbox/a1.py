@@ -36,7 +36,7 @@ def column_letters(index: int) -> str:
 
 
 def column_index(letters: str) -> int:
-    """"A" -> 0, "AA" -> 26 (case-insensitive)."""
+    """ "A" -> 0, "AA" -> 26 (case-insensitive)."""
     n = 0
     for ch in letters.upper():
         if not "A" <= ch <= "Z":
@@ -128,7 +128,7 @@ def split_sheet(text: str) -> tuple[str | None, str]:
 
 
 def _parse_cell(part: str) -> tuple[int | None, int | None] | None:
-    """"B3" -> (row 2, col 1); "B" -> (None, 1); "3" -> (2, None); None when not cell notation."""
+    """ "B3" -> (row 2, col 1); "B" -> (None, 1); "3" -> (2, None); None when not cell notation."""
     m = _CELL.match(part)
     if not m or (m.group(1) is None and m.group(2) is None):
         return None
@@ -206,8 +206,11 @@ def bound(rng: A1Range, title: str, row_count: int, col_count: int) -> Bounded:
     start_col = rng.start_col if rng.start_col is not None else 0
     end_row = rng.end_row if rng.end_row is not None else row_count
     end_col = rng.end_col if rng.end_col is not None else col_count
-    if end_row > row_count or end_col > col_count or start_row >= max(row_count, 1) or start_col >= max(
-        col_count, 1
+    if (
+        end_row > row_count
+        or end_col > col_count
+        or start_row >= max(row_count, 1)
+        or start_col >= max(col_count, 1)
     ):
         raise A1Error(
             f"Range ({quote_sheet_title(title)}!{_cells_text(rng)}) exceeds grid limits. "

@@ -111,17 +111,20 @@ def quota_error(kind: str) -> api.ApiError:
         429,
         message,
         "RESOURCE_EXHAUSTED",
-        [{
-            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-            "reason": "RATE_LIMIT_EXCEEDED",
-            "domain": "googleapis.com",
-            "metadata": {
-                "quota_metric": "sheets.googleapis.com/" + ("read_requests" if kind == "read" else "write_requests"),
-                "quota_limit": ("Read" if kind == "read" else "Write") + "RequestsPerMinutePerUser",
-                "service": "sheets.googleapis.com",
-                "consumer": f"projects/{PROJECT_NUMBER}",
-            },
-        }],
+        [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "RATE_LIMIT_EXCEEDED",
+                "domain": "googleapis.com",
+                "metadata": {
+                    "quota_metric": "sheets.googleapis.com/"
+                    + ("read_requests" if kind == "read" else "write_requests"),
+                    "quota_limit": ("Read" if kind == "read" else "Write") + "RequestsPerMinutePerUser",
+                    "service": "sheets.googleapis.com",
+                    "consumer": f"projects/{PROJECT_NUMBER}",
+                },
+            }
+        ],
     )
 
 
@@ -164,7 +167,9 @@ class SheetsSandbox:
         self._server: LoopbackServer | None = None
         self.account = self._load_account()
         self.token = "sandbox-static-" + secrets.token_urlsafe(16)
-        self.issuer = TokenIssuer(self.account, token_uri="", static_tokens={self.token: self.account.client_email})
+        self.issuer = TokenIssuer(
+            self.account, token_uri="", static_tokens={self.token: self.account.client_email}
+        )
         if seed is not None and not self.store.files:
             self.seed(seed)
 
@@ -228,7 +233,9 @@ class SheetsSandbox:
             book.sheets = []
             for index, (name, rows) in enumerate(sheets.items()):
                 width = max((len(r) for r in rows), default=0)
-                sheet = new_sheet(name, index, 0 if index == 0 else index * 1000 + 7, max(1000, len(rows)), max(26, width))
+                sheet = new_sheet(
+                    name, index, 0 if index == 0 else index * 1000 + 7, max(1000, len(rows)), max(26, width)
+                )
                 for r, row in enumerate(rows):
                     for c, value in enumerate(row):
                         cell = from_user_entered(value)
@@ -239,7 +246,9 @@ class SheetsSandbox:
             self.store.save()
         return book.id
 
-    def values(self, spreadsheet_id: str, sheet: str, render_option: str = "FORMATTED_VALUE") -> list[list[Any]]:
+    def values(
+        self, spreadsheet_id: str, sheet: str, render_option: str = "FORMATTED_VALUE"
+    ) -> list[list[Any]]:
         """The sheet's values as `values.get` would return them (trailing empties trimmed)."""
         with self.store.lock:
             found = self._book(spreadsheet_id).sheet_by_title(sheet)
@@ -255,7 +264,12 @@ class SheetsSandbox:
             return out
 
     def set_values(
-        self, spreadsheet_id: str, sheet: str, top_left: tuple[int, int], rows: list[list[Any]], raw: bool = False
+        self,
+        spreadsheet_id: str,
+        sheet: str,
+        top_left: tuple[int, int],
+        rows: list[list[Any]],
+        raw: bool = False,
     ) -> None:
         """A person editing cells in the browser: 0-based (row, col); records each row's edit time."""
         now = time.time()
@@ -286,6 +300,15 @@ class SheetsSandbox:
         with self.store.lock:
             self._book(spreadsheet_id).private = True
 
+    def reset(self) -> None:
+        """Forget every spreadsheet, quota use and call count: an empty Drive, without a restart."""
+        with self.store.lock:
+            self.store.files.clear()
+            self.store.save()
+        self.quotas.reset()
+        self.knobs.reset_counts()
+        self.knobs.clear_faults()
+
     def spreadsheet_ids(self) -> list[str]:
         with self.store.lock:
             return list(self.store.files)
@@ -309,7 +332,8 @@ class SheetsSandbox:
         ids = {}
         for title, sheets in data.items():
             ids[str(title)] = self.create_spreadsheet(
-                str(title), {str(name): [list(r) for r in (rows or [])] for name, rows in (sheets or {}).items()}
+                str(title),
+                {str(name): [list(r) for r in (rows or [])] for name, rows in (sheets or {}).items()},
             )
         return ids
 
@@ -335,7 +359,9 @@ class SheetsSandbox:
         service = "sheets" if path.startswith("/v4/") else "drive"
         kind, handler, args = self._route(request.method, path)
         if handler is None:
-            return _json_response({"error": {"code": 404, "message": "Not Found", "status": "NOT_FOUND"}}, 404)
+            return _json_response(
+                {"error": {"code": 404, "message": "Not Found", "status": "NOT_FOUND"}}, 404
+            )
         user = self._authenticate(request)
         if isinstance(user, Response):
             return user
@@ -356,7 +382,7 @@ class SheetsSandbox:
         try:
             body = self._json_body(request)
             with self.store.lock:
-                response = handler(request, body, user, *args)
+                response: Response = handler(request, body, user, *args)
                 if request.method != "GET":
                     self.store.save()
             return response
@@ -396,7 +422,11 @@ class SheetsSandbox:
             sid, slash, tail = rest.partition("/")
             if not slash:
                 if sid.endswith(":batchUpdate") and method == "POST":
-                    return "spreadsheets.batchUpdate", self._batch_update, (unquote(sid[: -len(":batchUpdate")]),)
+                    return (
+                        "spreadsheets.batchUpdate",
+                        self._batch_update,
+                        (unquote(sid[: -len(":batchUpdate")]),),
+                    )
                 if method == "GET":
                     return "spreadsheets.get", self._get, (unquote(sid),)
                 return "", None, ()
@@ -472,10 +502,15 @@ class SheetsSandbox:
             for i, item in enumerate(body["sheets"]):
                 p = item.get("properties", {})
                 grid = p.get("gridProperties", {})
-                book.sheets.append(new_sheet(
-                    p.get("title") or f"Sheet{i + 1}", i, int(p.get("sheetId", 0 if i == 0 else 1000 + i)),
-                    int(grid.get("rowCount", 1000)), int(grid.get("columnCount", 26)),
-                ))
+                book.sheets.append(
+                    new_sheet(
+                        p.get("title") or f"Sheet{i + 1}",
+                        i,
+                        int(p.get("sheetId", 0 if i == 0 else 1000 + i)),
+                        int(grid.get("rowCount", 1000)),
+                        int(grid.get("columnCount", 26)),
+                    )
+                )
         self.store.files[book.id] = book
         return _json_response(api.spreadsheet_json(book, [], False))
 
@@ -509,7 +544,9 @@ class SheetsSandbox:
         self._touch(book)
         out: dict[str, Any] = {"spreadsheetId": book.id, "replies": replies}
         if _flag(str(body.get("includeSpreadsheetInResponse", ""))):
-            out["updatedSpreadsheet"] = api.spreadsheet_json(book, body.get("responseRanges") or [], _flag(str(body.get("responseIncludeGridData", ""))))
+            out["updatedSpreadsheet"] = api.spreadsheet_json(
+                book, body.get("responseRanges") or [], _flag(str(body.get("responseIncludeGridData", "")))
+            )
         return _json_response(out)
 
     def _values_get(self, request: Request, body: dict[str, Any], user: str, sid: str, rng: str) -> Response:
@@ -524,13 +561,19 @@ class SheetsSandbox:
             out["valueRanges"] = [api.values_get(book, r, params) for r in ranges]
         return _json_response(out)
 
-    def _values_update(self, request: Request, body: dict[str, Any], user: str, sid: str, rng: str) -> Response:
+    def _values_update(
+        self, request: Request, body: dict[str, Any], user: str, sid: str, rng: str
+    ) -> Response:
         book = self._sheet_book(sid)
         snapshot = book.snapshot()
         try:
             result = api.update(
-                book, rng, body, request.args.get("valueInputOption"),
-                include_values=_flag(request.args.get("includeValuesInResponse")), params=self._params(request),
+                book,
+                rng,
+                body,
+                request.args.get("valueInputOption"),
+                include_values=_flag(request.args.get("includeValuesInResponse")),
+                params=self._params(request),
             )
         except api.ApiError:
             book.restore(snapshot)
@@ -603,12 +646,16 @@ class SheetsSandbox:
         if start + size < len(found):
             data["nextPageToken"] = str(start + size)
         data["files"] = [b.drive_file() for b in page]
-        return self._drive_fields(request, data, "kind,nextPageToken,incompleteSearch,files(kind,id,name,mimeType)")
+        return self._drive_fields(
+            request, data, "kind,nextPageToken,incompleteSearch,files(kind,id,name,mimeType)"
+        )
 
     def _drive_create(self, request: Request, body: dict[str, Any], user: str) -> Response:
         mime = body.get("mimeType")
         if mime != SPREADSHEET_MIME:
-            return _json_response(drive_error(400, "The sandbox Drive only holds spreadsheets.", "badRequest"), 400)
+            return _json_response(
+                drive_error(400, "The sandbox Drive only holds spreadsheets.", "badRequest"), 400
+            )
         book = new_spreadsheet(str(body.get("name") or "Untitled spreadsheet"))
         self.store.files[book.id] = book
         return self._drive_fields(request, book.drive_file(), "kind,id,name,mimeType")
@@ -642,7 +689,9 @@ class SheetsSandbox:
         if book is None or book.private:
             return _json_response(drive_error(404, f"File not found: {fid}.", "notFound", "fileId"), 404)
         if request.args.get("mimeType") != "text/csv":
-            return _json_response(drive_error(400, "The sandbox exports text/csv only.", "badRequest", "mimeType"), 400)
+            return _json_response(
+                drive_error(400, "The sandbox exports text/csv only.", "badRequest", "mimeType"), 400
+            )
         return Response(export_csv(book), content_type="text/csv")
 
     def _drive_comments(self, request: Request, body: dict[str, Any], user: str, fid: str) -> Response:
@@ -658,8 +707,13 @@ class SheetsSandbox:
             return _json_response(drive_error(404, f"File not found: {fid}.", "notFound", "fileId"), 404)
         rows = list(csv.reader(io.StringIO(request.get_data(as_text=True))))
         # Converting an upload replaces the whole spreadsheet with one sheet named after the file.
-        sheet = new_sheet(book.title, 0, 1 + secrets.randbelow(2_000_000_000), max(1000, len(rows)),
-                          max(26, max((len(r) for r in rows), default=0)))
+        sheet = new_sheet(
+            book.title,
+            0,
+            1 + secrets.randbelow(2_000_000_000),
+            max(1000, len(rows)),
+            max(26, max((len(r) for r in rows), default=0)),
+        )
         for r, row in enumerate(rows):
             for c, value in enumerate(row):
                 cell = from_user_entered(value)

@@ -52,10 +52,12 @@ def invalid_value(field: str, value: Any, proto: str = "google.protobuf.ListValu
         400,
         message,
         "INVALID_ARGUMENT",
-        [{
-            "@type": "type.googleapis.com/google.rpc.BadRequest",
-            "fieldViolations": [{"field": field, "description": message}],
-        }],
+        [
+            {
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [{"field": field, "description": message}],
+            }
+        ],
     )
 
 
@@ -70,7 +72,9 @@ def choice(value: str | None, allowed: tuple[str, ...], default: str, name: str)
 # --- ranges ---------------------------------------------------------------------------------------
 
 
-def resolve(book: Spreadsheet, text: str, grow_for_write: tuple[int, int] | None = None) -> tuple[Sheet, a1.Bounded]:
+def resolve(
+    book: Spreadsheet, text: str, grow_for_write: tuple[int, int] | None = None
+) -> tuple[Sheet, a1.Bounded]:
     """The sheet and closed range a client's A1 text designates in `book`.
 
     `grow_for_write` = (rows, cols) of data about to be written from the range's top-left: the grid
@@ -85,11 +89,12 @@ def resolve(book: Spreadsheet, text: str, grow_for_write: tuple[int, int] | None
         raise bad_request(str(exc)) from exc
     sheet: Sheet | None
     if rng.sheet is None and rng.name is not None:
-        sheet = book.sheet_by_title(rng.name)
+        name = rng.name
+        sheet = book.sheet_by_title(name)
         if sheet is not None:
             rng = a1.A1Range(sheet.title)
         else:
-            named = _named_range(book, rng.name, None)
+            named = _named_range(book, name, None)
             if named is None:
                 raise bad_request(f"Unable to parse range: {text}")
             return named
@@ -137,16 +142,28 @@ def _named_range(book: Spreadsheet, name: str, sheet: Sheet | None) -> tuple[She
 # --- reading --------------------------------------------------------------------------------------
 
 
-def value_range(sheet: Sheet, b: a1.Bounded, major: str, value_render: str, date_render: str) -> dict[str, Any]:
+def value_range(
+    sheet: Sheet, b: a1.Bounded, major: str, value_render: str, date_render: str
+) -> dict[str, Any]:
     """A ValueRange: trailing empty cells and rows trimmed, empty rows in between as []."""
     rows: list[list[Any]] = []
     if major == "COLUMNS":
         for c in range(b.start_col, b.end_col):
-            rows.append([render(sheet.cell(r, c), value_render, date_render) for r in range(b.start_row, min(b.end_row, len(sheet.rows)))])
+            rows.append(
+                [
+                    render(sheet.cell(r, c), value_render, date_render)
+                    for r in range(b.start_row, min(b.end_row, len(sheet.rows)))
+                ]
+            )
     else:
         for r in range(b.start_row, min(b.end_row, len(sheet.rows))):
-            line = sheet.rows[r]
-            rows.append([render(line[c] if c < len(line) else None, value_render, date_render) for c in range(b.start_col, min(b.end_col, len(line)))])
+            cells = sheet.rows[r]
+            rows.append(
+                [
+                    render(cells[c] if c < len(cells) else None, value_render, date_render)
+                    for c in range(b.start_col, min(b.end_col, len(cells)))
+                ]
+            )
     for line in rows:
         while line and line[-1] == "":
             line.pop()
@@ -160,8 +177,12 @@ def value_range(sheet: Sheet, b: a1.Bounded, major: str, value_render: str, date
 
 def values_get(book: Spreadsheet, text: str, params: dict[str, str | None]) -> dict[str, Any]:
     major = choice(params.get("majorDimension"), ("ROWS", "COLUMNS"), "ROWS", "majorDimension")
-    value_render = choice(params.get("valueRenderOption"), VALUE_RENDER, "FORMATTED_VALUE", "valueRenderOption")
-    date_render = choice(params.get("dateTimeRenderOption"), DATE_RENDER, "SERIAL_NUMBER", "dateTimeRenderOption")
+    value_render = choice(
+        params.get("valueRenderOption"), VALUE_RENDER, "FORMATTED_VALUE", "valueRenderOption"
+    )
+    date_render = choice(
+        params.get("dateTimeRenderOption"), DATE_RENDER, "SERIAL_NUMBER", "dateTimeRenderOption"
+    )
     sheet, b = resolve(book, text)
     return value_range(sheet, b, major, value_render, date_render)
 
@@ -186,7 +207,7 @@ def _matrix(values: Any, field: str, major: str) -> list[list[Any]]:
     return values
 
 
-def _convert(matrix: list[list[Any]], option: str) -> list[list[Cell | None | object]]:
+def _convert(matrix: list[list[Any]], option: str) -> list[list[Cell | object | None]]:
     parse = from_raw if option == "RAW" else from_user_entered
     try:
         return [[parse(v) for v in row] for row in matrix]
@@ -194,7 +215,7 @@ def _convert(matrix: list[list[Any]], option: str) -> list[list[Cell | None | ob
         raise bad_request(f"Invalid values: {exc}") from exc
 
 
-def write_block(sheet: Sheet, top: int, left: int, cells: list[list[Cell | None | object]]) -> dict[str, Any]:
+def write_block(sheet: Sheet, top: int, left: int, cells: list[list[Cell | object | None]]) -> dict[str, Any]:
     """Write converted cells from (top, left) and return the update counts the API reports."""
     touched_rows: set[int] = set()
     touched_cols: set[int] = set()
@@ -216,7 +237,9 @@ def write_block(sheet: Sheet, top: int, left: int, cells: list[list[Cell | None 
     rng = a1.Bounded(sheet.title, top, top + max(len(cells), 1), left, left + max(width, 1))
     result: dict[str, Any] = {"updatedRange": rng.a1()}
     if count:
-        result.update({"updatedRows": len(touched_rows), "updatedColumns": len(touched_cols), "updatedCells": count})
+        result.update(
+            {"updatedRows": len(touched_rows), "updatedColumns": len(touched_cols), "updatedCells": count}
+        )
     result["_cols"] = touched_cols
     result["_rows"] = touched_rows
     return result
@@ -226,7 +249,9 @@ def _check_fits(b: a1.Bounded, explicit: a1.A1Range | None, rows: int, cols: int
     if explicit is None:
         return
     if explicit.end_row is not None and rows > b.rows:
-        raise bad_request(f"Requested writing within range [{b.a1()}], but tried writing to row [{b.start_row + rows}]")
+        raise bad_request(
+            f"Requested writing within range [{b.a1()}], but tried writing to row [{b.start_row + rows}]"
+        )
     if explicit.end_col is not None and cols > b.cols:
         raise bad_request(
             f"Requested writing within range [{b.a1()}], but tried writing to column "
@@ -248,8 +273,13 @@ def _explicit(text: str) -> a1.A1Range | None:
 
 
 def update(
-    book: Spreadsheet, text: str, body: dict[str, Any], option: str | None, field: str = "data.values",
-    include_values: bool = False, params: dict[str, str | None] | None = None,
+    book: Spreadsheet,
+    text: str,
+    body: dict[str, Any],
+    option: str | None,
+    field: str = "data.values",
+    include_values: bool = False,
+    params: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     if option is None or option == "INPUT_VALUE_OPTION_UNSPECIFIED":
         raise bad_request("Invalid valueInputOption: INPUT_VALUE_OPTION_UNSPECIFIED")
@@ -263,10 +293,15 @@ def update(
     result = write_block(sheet, b.start_row, b.start_col, cells)
     out = {"spreadsheetId": book.id, **result}
     if include_values:
-        written = a1.Bounded(sheet.title, b.start_row, b.start_row + max(rows, 1), b.start_col, b.start_col + max(cols, 1))
+        written = a1.Bounded(
+            sheet.title, b.start_row, b.start_row + max(rows, 1), b.start_col, b.start_col + max(cols, 1)
+        )
         p = params or {}
         out["updatedData"] = value_range(
-            sheet, written, major, p.get("responseValueRenderOption") or "FORMATTED_VALUE",
+            sheet,
+            written,
+            major,
+            p.get("responseValueRenderOption") or "FORMATTED_VALUE",
             p.get("responseDateTimeRenderOption") or "SERIAL_NUMBER",
         )
     return out
@@ -292,7 +327,11 @@ def batch_update_values(book: Spreadsheet, body: dict[str, Any]) -> dict[str, An
             if not isinstance(item, dict) or "range" not in item:
                 raise bad_request(f"Invalid data[{i}]: range is required")
             result = update(
-                book, str(item["range"]), item, option, field=f"data[{i}].values",
+                book,
+                str(item["range"]),
+                item,
+                option,
+                field=f"data[{i}].values",
                 include_values=_truthy(body.get("includeValuesInResponse")),
                 params={
                     "responseValueRenderOption": body.get("responseValueRenderOption"),
@@ -311,10 +350,14 @@ def batch_update_values(book: Spreadsheet, body: dict[str, Any]) -> dict[str, An
         raise
     out: dict[str, Any] = {"spreadsheetId": book.id}
     if total:
-        out.update({
-            "totalUpdatedRows": len(rows), "totalUpdatedColumns": len(cols),
-            "totalUpdatedCells": total, "totalUpdatedSheets": len(sheets),
-        })
+        out.update(
+            {
+                "totalUpdatedRows": len(rows),
+                "totalUpdatedColumns": len(cols),
+                "totalUpdatedCells": total,
+                "totalUpdatedSheets": len(sheets),
+            }
+        )
     out["responses"] = responses
     return out
 
@@ -351,13 +394,17 @@ def _tables(sheet: Sheet, b: a1.Bounded) -> list[tuple[int, int, int, int]]:
     return blocks
 
 
-def append(book: Spreadsheet, text: str, body: dict[str, Any], params: dict[str, str | None]) -> dict[str, Any]:
+def append(
+    book: Spreadsheet, text: str, body: dict[str, Any], params: dict[str, str | None]
+) -> dict[str, Any]:
     """values.append: find the table in the range, write after its last row from its first column."""
     option = params.get("valueInputOption")
     if option is None:
         raise bad_request("Invalid valueInputOption: INPUT_VALUE_OPTION_UNSPECIFIED")
     option = choice(option, INPUT_OPTIONS, "RAW", "valueInputOption")
-    insert = choice(params.get("insertDataOption"), ("OVERWRITE", "INSERT_ROWS"), "OVERWRITE", "insertDataOption")
+    insert = choice(
+        params.get("insertDataOption"), ("OVERWRITE", "INSERT_ROWS"), "OVERWRITE", "insertDataOption"
+    )
     major = choice(body.get("majorDimension"), ("ROWS", "COLUMNS"), "ROWS", "majorDimension")
     cells = _convert(_matrix(body.get("values"), "data.values", major), option)
     sheet, b = resolve(book, text)
@@ -378,7 +425,10 @@ def append(book: Spreadsheet, text: str, body: dict[str, Any], params: dict[str,
     if _truthy(params.get("includeValuesInResponse")):
         written = a1.Bounded(sheet.title, top, top + max(rows, 1), left, left + max(cols, 1))
         updates["updatedData"] = value_range(
-            sheet, written, major, params.get("responseValueRenderOption") or "FORMATTED_VALUE",
+            sheet,
+            written,
+            major,
+            params.get("responseValueRenderOption") or "FORMATTED_VALUE",
             params.get("responseDateTimeRenderOption") or "SERIAL_NUMBER",
         )
     out["updates"] = updates
@@ -448,7 +498,9 @@ def grid_data(sheet: Sheet, b: a1.Bounded) -> dict[str, Any]:
     if row_data:
         data["rowData"] = row_data
     data["rowMetadata"] = [{"pixelSize": 21} for _ in range(b.rows)]
-    data["columnMetadata"] = [{"pixelSize": sheet.column_pixels.get(c, 100)} for c in range(b.start_col, b.end_col)]
+    data["columnMetadata"] = [
+        {"pixelSize": sheet.column_pixels.get(c, 100)} for c in range(b.start_col, b.end_col)
+    ]
     return data
 
 
@@ -480,7 +532,9 @@ def spreadsheet_json(book: Spreadsheet, ranges: Iterable[str], with_data: bool) 
     for sheet in sheets:
         data = None
         if with_data:
-            blocks = wanted.get(sheet.sheet_id) or [a1.Bounded(sheet.title, 0, sheet.row_count, 0, sheet.col_count)]
+            blocks = wanted.get(sheet.sheet_id) or [
+                a1.Bounded(sheet.title, 0, sheet.row_count, 0, sheet.col_count)
+            ]
             data = [grid_data(sheet, b) for b in blocks]
         out["sheets"].append(sheet_json(sheet, data))
     if book.named_ranges:

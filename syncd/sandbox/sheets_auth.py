@@ -98,7 +98,9 @@ class TokenIssuer:
             raise TokenError("Invalid grant_type")
         assertion = form.get("assertion", "")
         try:
-            claims = jwt.decode(assertion, certs=self.account.public_key_pem, audience=self.token_uri)
+            claims = jwt.decode(  # type: ignore[no-untyped-call]
+                assertion, certs=self.account.public_key_pem, audience=self.token_uri
+            )
         except (ValueError, google_exceptions.GoogleAuthError) as exc:
             raise TokenError("Invalid JWT Signature.") from exc
         if claims.get("iss") != self.account.client_email:

@@ -99,7 +99,9 @@ def export_csv(book: Spreadsheet) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for r in range(rows):
-        writer.writerow([formatted(c) if (c := sheet.cell(r, col)) is not None else "" for col in range(cols)])
+        writer.writerow(
+            [formatted(c) if (c := sheet.cell(r, col)) is not None else "" for col in range(cols)]
+        )
     return out.getvalue().removesuffix("\r\n")
 
 
@@ -119,8 +121,13 @@ def v2_file(book: Spreadsheet, user: str) -> dict[str, Any]:
     return {
         "kind": "drive#file",
         "userPermission": {
-            "id": "me", "type": "user", "role": "owner", "kind": "drive#permission",
-            "selfLink": base + "/permissions/me", "etag": '"sandbox"', "pendingOwner": False,
+            "id": "me",
+            "type": "user",
+            "role": "owner",
+            "kind": "drive#permission",
+            "selfLink": base + "/permissions/me",
+            "etag": '"sandbox"',
+            "pendingOwner": False,
         },
         "selfLink": base,
         "ownerNames": [user],
@@ -137,10 +144,15 @@ def v2_file(book: Spreadsheet, user: str) -> dict[str, Any]:
             "application/zip": export + "zip",
             "application/vnd.oasis.opendocument.spreadsheet": export + "ods",
         },
-        "parents": [{
-            "selfLink": base + "/parents/root", "id": "root", "isRoot": True,
-            "kind": "drive#parentReference", "parentLink": "https://www.googleapis.com/drive/v2/files/root",
-        }],
+        "parents": [
+            {
+                "selfLink": base + "/parents/root",
+                "id": "root",
+                "isRoot": True,
+                "kind": "drive#parentReference",
+                "parentLink": "https://www.googleapis.com/drive/v2/files/root",
+            }
+        ],
         "thumbnailLink": f"https://docs.google.com/feeds/vt?gd=true&id={book.id}&v=1&sz=s220",
         "appDataContents": False,
         "iconLink": "https://drive-thirdparty.googleusercontent.com/16/type/" + SPREADSHEET_MIME,

@@ -86,7 +86,9 @@ def apply_fields(data: Any, tree: FieldTree | None) -> Any:
         if key in _TRIMMED_LISTS and isinstance(value, list):
             while value and value[-1] in ({}, None):
                 value.pop()
-        if value in ({}, []):
+            if not value:
+                continue
+        if value == {}:
             continue
         out[key] = value
     return out

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from syncd.sandbox.sheets_fields import FieldMaskError, FieldTree, parse_fields
 from syncd.sandbox.sheets_model import Sheet, Spreadsheet, new_sheet, new_sheet_id
 from syncd.sandbox.sheets_values import Cell, canonical_json, formula_cell
 
@@ -56,7 +57,19 @@ def _bounds(sheet: Sheet, rng: dict[str, Any], where: str) -> tuple[int, int, in
 
 
 def _mask_paths(fields: str) -> list[list[str]]:
-    return [p.replace("/", ".").split(".") for p in fields.replace(" ", "").split(",") if p]
+    """Each masked path of a `fields` value, e.g. "a.b,c(d,e)" -> [["a","b"], ["c","d"], ["c","e"]]."""
+    try:
+        tree = parse_fields(fields)
+    except FieldMaskError as exc:
+        raise RequestError(f"Invalid field mask: {fields}") from exc
+
+    def walk(node: FieldTree, prefix: list[str]) -> list[list[str]]:
+        out: list[list[str]] = []
+        for key, sub in node.items():
+            out.extend([[*prefix, key]] if sub is None else walk(sub, [*prefix, key]))
+        return out
+
+    return walk(tree, [])
 
 
 def _apply_mask(target: dict[str, Any], source: dict[str, Any], fields: str) -> None:
@@ -89,7 +102,9 @@ def add_sheet(book: Spreadsheet, req: dict[str, Any], where: str) -> dict[str, A
         raise RequestError(f"Invalid {where}: A sheet with the id {sheet_id} already exists.")
     grid = props.get("gridProperties", {})
     index = min(int(props.get("index", len(book.sheets))), len(book.sheets))
-    sheet = new_sheet(title, index, sheet_id, int(grid.get("rowCount", 1000)), int(grid.get("columnCount", 26)))
+    sheet = new_sheet(
+        title, index, sheet_id, int(grid.get("rowCount", 1000)), int(grid.get("columnCount", 26))
+    )
     for key in ("hidden", "tabColor", "rightToLeft"):
         if key in props:
             sheet.props[key] = props[key]
@@ -129,9 +144,8 @@ def update_sheet_properties(book: Spreadsheet, req: dict[str, Any], where: str) 
     grid.setdefault("columnCount", 26)
     if grid["rowCount"] < 1 or grid["columnCount"] < 1:
         raise RequestError(f"Invalid {where}: Sheets must have at least one row and one column.")
-    for key in ("frozenRowCount", "frozenColumnCount"):
-        if grid.get(key) == 0:
-            grid.pop(key)
+    for key in [k for k, v in grid.items() if k not in ("rowCount", "columnCount") and v in (0, False)]:
+        grid.pop(key)  # proto3 leaves zero and false values out of responses
     if sheet.props.get("hidden") is False:
         sheet.props.pop("hidden")
     sheet.truncate()
@@ -169,7 +183,9 @@ def insert_dimension(book: Spreadsheet, req: dict[str, Any], where: str) -> dict
     sheet, dimension, start, end = _dimension_range(book, req.get("range", {}), where)
     limit = sheet.row_count if dimension == "ROWS" else sheet.col_count
     if start > limit:
-        raise RequestError(f"Invalid {where}: range start index ({start}) is after the end of the grid ({limit})")
+        raise RequestError(
+            f"Invalid {where}: range start index ({start}) is after the end of the grid ({limit})"
+        )
     if start == 0 and req.get("inheritFromBefore"):
         raise RequestError(f"Invalid {where}: Cannot inherit from before when inserting at index 0.")
     sheet.insert(dimension, start, end - start)
@@ -180,9 +196,7 @@ def delete_dimension(book: Spreadsheet, req: dict[str, Any], where: str) -> dict
     sheet, dimension, start, end = _dimension_range(book, req.get("range", {}), where)
     limit = sheet.row_count if dimension == "ROWS" else sheet.col_count
     if end > limit:
-        raise RequestError(
-            f"Invalid {where}: Range exceeds grid limits. Max {dimension.lower()}: {limit}"
-        )
+        raise RequestError(f"Invalid {where}: Range exceeds grid limits. Max {dimension.lower()}: {limit}")
     if end - start >= limit:
         raise RequestError(f"Invalid {where}: You can't delete all the {dimension.lower()} on the sheet.")
     sheet.delete(dimension, start, end)
@@ -219,8 +233,12 @@ def _cell_from_data(data: dict[str, Any], old: Cell | None, fields: str) -> Cell
         else:
             content = Cell()
         base = Cell(
-            value=content.value, formula=content.formula, error=content.error,
-            note=base.note, fmt=base.fmt, validation=base.validation,
+            value=content.value,
+            formula=content.formula,
+            error=content.error,
+            note=base.note,
+            fmt=base.fmt,
+            validation=base.validation,
         )
     if everything or "note" in paths:
         note = data.get("note") or None
@@ -231,8 +249,15 @@ def _cell_from_data(data: dict[str, Any], old: Cell | None, fields: str) -> Cell
         base = Cell(base.value, base.formula, base.error, base.pattern, base.note, stored, base.validation)
     if everything or "dataValidation" in paths:
         rule = data.get("dataValidation")
-        base = Cell(base.value, base.formula, base.error, base.pattern, base.note, base.fmt,
-                    canonical_json(rule) if rule else None)
+        base = Cell(
+            base.value,
+            base.formula,
+            base.error,
+            base.pattern,
+            base.note,
+            base.fmt,
+            canonical_json(rule) if rule else None,
+        )
     return None if base.empty else base
 
 
@@ -297,15 +322,25 @@ def merge_cells(book: Spreadsheet, req: dict[str, Any], where: str) -> dict[str,
     else:
         blocks = [(r0, r1, c0, c1)]
     for a, b, c, d in blocks:
-        for m in sheet.merges:
-            if a < m["endRowIndex"] and m["startRowIndex"] < b and c < m["endColumnIndex"] and m["startColumnIndex"] < d:
-                raise RequestError(f"Invalid {where}: You can't merge cells that are already merged.")
+        # A new merge replaces the merges it overlaps, as re-merging in the UI does.
+        sheet.merges = [
+            m
+            for m in sheet.merges
+            if not (
+                a < m["endRowIndex"]
+                and m["startRowIndex"] < b
+                and c < m["endColumnIndex"]
+                and m["startColumnIndex"] < d
+            )
+        ]
         for r in range(a, b):
             for col in range(c, d):
                 if (r, col) != (a, c):
                     old = sheet.cell(r, col)
                     sheet.put(r, col, old.cleared() if old else None)
-        sheet.merges.append({"startRowIndex": a, "endRowIndex": b, "startColumnIndex": c, "endColumnIndex": d})
+        sheet.merges.append(
+            {"startRowIndex": a, "endRowIndex": b, "startColumnIndex": c, "endColumnIndex": d}
+        )
     return {}
 
 
@@ -314,8 +349,14 @@ def unmerge_cells(book: Spreadsheet, req: dict[str, Any], where: str) -> dict[st
     sheet = _sheet(book, rng.get("sheetId"), where)
     r0, r1, c0, c1 = _bounds(sheet, rng, where)
     sheet.merges = [
-        m for m in sheet.merges
-        if not (r0 <= m["startRowIndex"] and m["endRowIndex"] <= r1 and c0 <= m["startColumnIndex"] and m["endColumnIndex"] <= c1)
+        m
+        for m in sheet.merges
+        if not (
+            r0 <= m["startRowIndex"]
+            and m["endRowIndex"] <= r1
+            and c0 <= m["startColumnIndex"]
+            and m["endColumnIndex"] <= c1
+        )
     ]
     return {}
 
@@ -385,7 +426,11 @@ def auto_resize_dimensions(book: Spreadsheet, req: dict[str, Any], where: str) -
     if dimension == "COLUMNS":
         for c in range(start, end):
             widest = max(
-                (len(str(cell.value)) for line in sheet.rows if c < len(line) and (cell := line[c]) is not None),
+                (
+                    len(str(cell.value))
+                    for line in sheet.rows
+                    if c < len(line) and (cell := line[c]) is not None
+                ),
                 default=0,
             )
             # About 7 pixels per character of 10pt Arial plus the cell padding, as Sheets sizes it.
@@ -438,9 +483,17 @@ def set_data_validation(book: Spreadsheet, req: dict[str, Any], where: str) -> d
         for c in range(c0, c1):
             old = sheet.cell(r, c) or Cell()
             sheet.put(
-                r, c,
-                Cell(old.value, old.formula, old.error, old.pattern, old.note, old.fmt,
-                     json.dumps(rule, sort_keys=True) if rule else None),
+                r,
+                c,
+                Cell(
+                    old.value,
+                    old.formula,
+                    old.error,
+                    old.pattern,
+                    old.note,
+                    old.fmt,
+                    json.dumps(rule, sort_keys=True) if rule else None,
+                ),
             )
     return {}
 
@@ -477,7 +530,7 @@ def apply_requests(book: Spreadsheet, requests: list[Any]) -> list[dict[str, Any
         for i, request in enumerate(requests):
             if not isinstance(request, dict) or len(request) != 1:
                 raise RequestError(f"Invalid requests[{i}]: exactly one request kind must be set.")
-            (kind, body), = request.items()
+            ((kind, body),) = request.items()
             handler = HANDLERS.get(kind)
             if handler is None:
                 raise UnknownRequest(kind, i)

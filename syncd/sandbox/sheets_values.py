@@ -180,7 +180,9 @@ _BINOPS: dict[type, Callable[[float, float], float]] = {
     ast.Div: operator.truediv,
     ast.Pow: operator.pow,
 }
-_HYPERLINK = re.compile(r'^HYPERLINK\(\s*"((?:[^"]|"")*)"\s*(?:[,;]\s*"((?:[^"]|"")*)"\s*)?\)$', re.IGNORECASE)
+_HYPERLINK = re.compile(
+    r'^HYPERLINK\(\s*"((?:[^"]|"")*)"\s*(?:[,;]\s*"((?:[^"]|"")*)"\s*)?\)$', re.IGNORECASE
+)
 
 
 def formula_cell(formula: str) -> Cell:
@@ -208,7 +210,11 @@ def evaluate(formula: str) -> tuple[str | float | None, str | None]:
 
 
 def _arith(node: ast.AST) -> float:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+    ):
         return float(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         inner = _arith(node.operand)
