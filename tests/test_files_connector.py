@@ -448,3 +448,26 @@ def test_settings_refuse_unknown_options_and_old_workbook_formats() -> None:
 def test_connector_is_registered_under_its_entry_point() -> None:
     [entry] = importlib.metadata.entry_points(group="syncd.connectors", name="files")
     assert entry.load() is FilesConnector
+
+
+def test_xlsx_rows_deleted_and_added_in_one_write_land_in_place(tmp_path: Path) -> None:
+    path = workbook(tmp_path, [["Id", "Name"], ["1", "Ann"], ["2", "Bob"], ["3", "Cy"]])
+    connector(tmp_path, "roster.xlsx").write(
+        "Clients", [WriteOp(Op.DELETE, {}, key="2"), WriteOp(Op.CREATE, {"Id": "4", "Name": "Di"})]
+    )
+    sheet = openpyxl.load_workbook(path)["Clients"]
+    assert [[c.value for c in row] for row in sheet.iter_rows()] == [
+        ["Id", "Name"],
+        ["1", "Ann"],
+        ["3", "Cy"],
+        ["4", "Di"],
+    ]
+
+
+def test_xlsx_repeated_write_of_a_whole_float_leaves_the_file_alone(tmp_path: Path) -> None:
+    path = workbook(tmp_path, [["Id", "Seats"], ["1", 2]])
+    conn = connector(tmp_path, "roster.xlsx")
+    conn.write("Clients", [WriteOp(Op.UPDATE, {"Seats": 3.0}, key="1")])
+    before = path.read_bytes()
+    conn.write("Clients", [WriteOp(Op.UPDATE, {"Seats": 3.0}, key="1")])
+    assert path.read_bytes() == before

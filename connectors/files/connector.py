@@ -20,7 +20,7 @@ from connectors.files.atomic import replace_atomically
 from connectors.files.csv_format import CsvFormat
 from connectors.files.document import FileFormat, TableDocument
 from connectors.files.settings import FilesSettings
-from connectors.files.table import cell_text
+from connectors.files.table import Row, cell_text
 from connectors.files.xlsx_format import XlsxFormat
 from syncd.errors import ConnectionDown
 from syncd.records import (
@@ -144,7 +144,7 @@ class FilesConnector:
         old_problems = previous.problems if previous else frozenset()
         table = document.table
         rows: dict[str, str] = {}
-        first_place: dict[str, str] = {}
+        first_row: dict[str, Row] = {}
         problems_seen: set[str] = set()
         batch = Batch(records=[], cursor=None)
         for row in table.live_rows():
@@ -162,7 +162,7 @@ class FilesConnector:
             elif key in rows:
                 problem = ReadProblem(
                     "duplicate",
-                    f"{table.key_column} {key!r} is also the key of the row at {first_place[key]}",
+                    f"{table.key_column} {key!r} is also the key of the row at {document.place(first_row[key])}",
                     raw=document.raw(row),
                     key=key,
                     place=document.place(row),
@@ -170,7 +170,7 @@ class FilesConnector:
             else:
                 fields = table.fields_of(row)
                 rows[key] = row_hash(fields)
-                first_place[key] = document.place(row)
+                first_row[key] = row
                 if old_rows.get(key) != rows[key]:
                     batch.records.append(Record(key=key, fields=fields))
             if problem is not None:

@@ -134,10 +134,12 @@ class CsvDocument:
                 continue
             pieces.append(row.raw if row.raw is not None and not row.changed else self._format(row.cells))
         text = io.StringIO()
+        previous = ""
         for piece in pieces:
-            if text.tell() and not text.getvalue().endswith(("\n", "\r")):
-                text.write(self.line_end)
+            if previous and not previous.endswith(("\n", "\r")):
+                text.write(self.line_end)  # the file's last line had no line end; rows now follow it
             text.write(piece)
+            previous = piece or previous
         return self._encode(text.getvalue())
 
     def _encode(self, text: str) -> bytes:
@@ -217,7 +219,6 @@ class CsvFormat:
         else:
             return None
         table = Table(names, key, formulas, codec, rows)
-        table.changed = False
         bom = data is not None and data.startswith(codecs.BOM_UTF8)
         return CsvDocument(
             table,

@@ -32,8 +32,8 @@ class FilesSettings(BaseModel):
     keys: dict[str, str] = Field(
         default_factory=dict,
         description=(
-            "Stream -> header of its key column. Default: the first column. Required for a stream whose "
-            "file does not exist yet, so syncd knows which column to create first."
+            "Stream -> header of its key column. Default: the first column; for a stream whose file "
+            "does not exist yet, the field the first write matches on (set it to be explicit)."
         ),
     )
     formulas: dict[str, list[str]] = Field(

@@ -86,6 +86,7 @@ class Table:
         self._indexes: dict[int, dict[str, Row]] = {}
         self._counts: dict[int, dict[str, int]] = {}
         self._stale: set[int] = set()
+        self.changed = False  # a key column added to a table not yet in a file is not a change by itself
 
     # reading
 

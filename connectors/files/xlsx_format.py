@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ class XlsxCodec:
         if isinstance(value, float):
             if not math.isfinite(value):
                 raise ValueError(f"{value!r} is not a number a workbook can hold")
-            return value
+            return int(value) if value.is_integer() else value  # 3.0 is saved as 3 and read back as int
         if not isinstance(value, str):
             raise ValueError(f"a {type(value).__name__} cannot be stored in a cell")
         if ILLEGAL_CHARACTERS_RE.search(value):
@@ -60,7 +60,7 @@ class XlsxCodec:
         return to_jsonable(stored)
 
 
-def _cell_name(line: int) -> Any:
+def _cell_name(line: int) -> Callable[[int], str]:
     return lambda index: f"cell {get_column_letter(index + 1)}{line}"
 
 
@@ -214,7 +214,6 @@ class XlsxFormat:
         else:
             return None
         table = Table(names, key, self.formulas.get(stream, []), XlsxCodec(), rows)
-        table.changed = False
         used = [row.origin for row in rows if row.origin is not None and not row.is_blank()]
         return XlsxDocument(
             table, label, stream, self.header_row, workbook, len(names), max(used, default=self.header_row)
