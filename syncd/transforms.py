@@ -17,6 +17,7 @@ nothing, so the engine never sees an echo of its own write as a new change.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import inspect
@@ -411,6 +412,11 @@ class _NumberArgs(_Args):
         return self
 
 
+# No quantity anyone syncs has this many digits; the cap also keeps int() below Python's
+# 4,300-digit conversion limit, which would otherwise surface as an unlabelled ValueError.
+_MAX_DIGITS = 100
+
+
 @dataclass(frozen=True)
 class _NumberFormat:
     """How numbers are written in one source: which decimal mark, which (if any) thousands mark."""
@@ -435,6 +441,8 @@ class _NumberFormat:
             grouping = f", thousands '{self.thousands}'" if self.thousands else ""
             raise TransformError(f"{_show(value)} is not a number (decimal mark '{self.decimal}'{grouping})")
         digits = re.sub(r"[^0-9]", "", match["int"] or "") or "0"
+        if len(digits) + len(match["frac"] or "") > _MAX_DIGITS:
+            raise TransformError(f"{_show(value)} has more than {_MAX_DIGITS} digits")
         if match["frac"] is None and match["exp"] is None:
             return int(match["sign"] + digits)
         return Decimal(f"{match['sign']}{digits}.{match['frac'] or '0'}{match['exp'] or ''}")
@@ -603,7 +611,7 @@ def _build_boolean(args: Any) -> BoundTransform:
 # ---------------------------------------------------------------------------------------------------
 # Dates and times
 
-_SAMPLE_MOMENT = datetime(2001, 2, 3, 4, 5, 0)
+_SAMPLE_MOMENT = datetime(2001, 2, 3, 4, 5, 0, tzinfo=UTC)  # aware, so formats with %z can be checked
 
 
 class _DateArgs(_Args):
@@ -664,13 +672,14 @@ def _parse_with_formats(value: Any, formats: list[str], what: str) -> datetime:
         except ValueError as err:
             reasons.append(str(err))
     shown = ", ".join(repr(fmt) for fmt in formats)
-    mismatch = all("does not match" in reason or "unconverted data" in reason for reason in reasons)
-    if mismatch:
-        many = "any of the " if len(formats) > 1 else ""
-        plural = "s" if len(formats) > 1 else ""
-        raise TransformError(f"{_show(value)} does not match {many}{what} format{plural} {shown}")
-    reason = next(reason for reason in reasons if "does not match" not in reason)
-    raise TransformError(f"{_show(value)} is not a real {what} ({reason})")
+    # strptime says "does not match" or "unconverted data remains" when the shape is wrong, and
+    # something else ("day is out of range for month") when the shape fits but the day does not exist.
+    impossible = [r for r in reasons if "does not match" not in r and "unconverted data" not in r]
+    if impossible:
+        raise TransformError(f"{_show(value)} is not a real {what} ({impossible[0]})")
+    many = "any of the " if len(formats) > 1 else ""
+    plural = "s" if len(formats) > 1 else ""
+    raise TransformError(f"{_show(value)} does not match {many}{what} format{plural} {shown}")
 
 
 def _parse_iso(value: Any, what: str) -> datetime:
@@ -695,7 +704,7 @@ def _iso_date(value: Any) -> date:
     """A date from ISO text; a datetime at exactly midnight counts (spreadsheets store dates so)."""
     moment = _parse_iso(value, "date")
     if moment.time() != datetime.min.time() or moment.tzinfo is not None:
-        raise TransformError(f"{_show(value)} has a time of day; a date was expected (use datetime)")
+        raise TransformError(f"{_show(value)} has a time of day or zone; a date was expected (use datetime)")
     return moment.date()
 
 
@@ -895,6 +904,8 @@ def _build_map(args: Any) -> BoundTransform:
             f"got {_show(args)}"
         )
     options = _parse_args("map", _MapArgs, args)
+    if not options.values:
+        raise TransformSpecError("map: values is empty; give at least one source: target pair")
     has_default = "default" in options.model_fields_set
     table: dict[Hashable, Any] = {}
     for key, target in options.values.items():
@@ -907,26 +918,25 @@ def _build_map(args: Any) -> BoundTransform:
     def forward(value: Any) -> Any:
         found = table.get(_lookup_key(value, options.ignore_case), _MISSING)
         if found is not _MISSING:
-            return found
+            return copy.deepcopy(found)
         if has_default:
-            return options.default
+            return copy.deepcopy(options.default)
         raise TransformError(f"{_show(value)} is not in the map (known: {_known(keys)})")
 
     backwards: dict[Hashable, Any] = {}
     for key, target in options.values.items():
         try:
-            backwards.setdefault(_lookup_key(target, False), []).append(key)
-        except TransformError:
-            backwards = {}
+            backwards.setdefault(_lookup_key(target, False), key)
+        except TransformError:  # a list or mapping as target: nothing to look up backwards by
             break
     one_to_one = len(backwards) == len(options.values) and not has_default
     targets = list(options.values.values())
 
     def inverse(value: Any) -> Any:
-        sources = backwards.get(_lookup_key(value, False))
-        if sources is None:
+        source = backwards.get(_lookup_key(value, False), _MISSING)
+        if source is _MISSING:
             raise TransformError(f"{_show(value)} is not one of the map's values (known: {_known(targets)})")
-        return sources[0]
+        return source
 
     return _bind("map", forward, inverse if one_to_one else None)
 
@@ -945,7 +955,7 @@ def _build_default(args: Any) -> BoundTransform:
     fill = args
 
     def forward(value: Any) -> Any:
-        return fill if value is None or value == "" else value
+        return copy.deepcopy(fill) if value is None or value == "" else value
 
     def inverse(value: Any) -> Any:
         return None if type(value) is type(fill) and value == fill else value
@@ -1037,6 +1047,16 @@ class _PhoneArgs(_Args):
         return value.upper()
 
 
+_PHONE_PARSE_REASONS = {
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: (
+        "has no known country code (start it with + or set the phone region)"
+    ),
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "is too short for a phone number",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "is too short for a phone number",
+    phonenumbers.NumberParseException.TOO_LONG: "is too long for a phone number",
+}
+
+
 @_transform("phone")
 def _build_phone(args: Any) -> BoundTransform:
     """Normalise a phone number to E.164 ("+442079460018") with Google's libphonenumber rules.
@@ -1059,11 +1079,8 @@ def _build_phone(args: Any) -> BoundTransform:
         try:
             number = phonenumbers.parse(text, options.region)
         except phonenumbers.NumberParseException as err:
-            if err.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
-                raise TransformError(
-                    f"{_show(value)} has no known country code (start it with + or set the phone region)"
-                ) from None
-            raise TransformError(f"{_show(value)} is not a phone number ({err._msg})") from None
+            reason = _PHONE_PARSE_REASONS.get(err.error_type, "is not a phone number")
+            raise TransformError(f"{_show(value)} {reason}") from None
         if not phonenumbers.is_valid_number(number):
             where = phonenumbers.region_code_for_number(number) or options.region or "its country"
             raise TransformError(f"{_show(value)} is not a valid phone number for {where}")

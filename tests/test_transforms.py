@@ -289,6 +289,7 @@ def test_numbers_are_read_from_text(item: Any, value: Any, expected: Any) -> Non
         ("number", "12 apples", "'12 apples' is not a number"),
         ("number", True, "expected a number, got True (bool)"),
         ("number", "1e400", "'1e400' is out of range"),
+        ("number", "9" * 5000, "has more than 100 digits"),
         ({"number": {"thousands": ""}}, "1,234", "'1,234' is not a number"),
         ("integer", "12.5", "'12.5' is not a whole number"),
         ("integer", 0.5, "0.5 is not a whole number"),
@@ -433,6 +434,7 @@ def test_a_date_format_that_cannot_name_a_whole_date_is_refused_at_compile_time(
         ("datetime", "2024-01-31T10:00:00+01:00", "2024-01-31T09:00:00+00:00"),
         ("datetime", "2024-01-31T09:00:00Z", "2024-01-31T09:00:00+00:00"),
         ("datetime", "2024-01-31 09:00", "2024-01-31T09:00:00"),
+        ({"datetime": "%d/%m/%Y %H:%M %z"}, "01/07/2024 10:00 +0100", "2024-07-01T09:00:00+00:00"),
     ],
 )
 def test_datetime_reads_times_as_iso_text_in_utc_when_the_zone_is_known(
@@ -579,6 +581,7 @@ def test_a_map_that_folds_values_together_cannot_be_written_back(item: Any) -> N
 
 def test_map_requires_its_values_table() -> None:
     assert "map needs {values:" in str(spec_refusal({"map": None}))
+    assert "values is empty" in str(spec_refusal({"map": {"values": {}}}))
 
 
 @given(key=st.sampled_from(["Open", "Won", "Lost"]))
@@ -599,6 +602,12 @@ def test_default_leaves_present_values_alone() -> None:
 def test_default_writes_its_value_back_as_missing() -> None:
     assert inverse({"default": "n/a"}, "n/a") is None
     assert inverse({"default": "n/a"}, "Acme") == "Acme"
+
+
+def test_default_hands_out_a_fresh_copy_each_time() -> None:
+    fill = compile_transform({"default": []})
+    fill.forward(None).append("changed")
+    assert fill.forward(None) == []
 
 
 def test_default_needs_a_value() -> None:
@@ -668,6 +677,7 @@ def test_phone_normalises_to_e164(item: Any, value: Any, expected: str) -> None:
         ({"phone": "GB"}, "020 7946 001", "'020 7946 001' is not a valid phone number for GB"),
         ("phone", "020 7946 0018", "'020 7946 0018' has no known country code"),
         ({"phone": "GB"}, "call me", "'call me' is not a phone number"),
+        ({"phone": "GB"}, "+44 1", "'+44 1' is too short for a phone number"),
     ],
 )
 def test_phone_refuses_numbers_that_cannot_be_dialled(item: Any, value: str, expected: str) -> None:
