@@ -506,9 +506,10 @@ def status(c: Ctx) -> int:
                     **journal.counts(name),
                 }
             )
+    needs_person = any(r["dead_letters"] or r["conflicts"] or r["outcome"] == "failed" for r in rows)
     if c.as_json:
         emit_json(rows)
-        return EXIT_OK
+        return EXIT_FAILURES if needs_person else EXIT_OK
     table = Table(title="syncd status")
     cols = (
         "mapping",
@@ -527,7 +528,7 @@ def status(c: Ctx) -> int:
     for r in rows:
         table.add_row(*("" if r[k] is None else str(r[k]) for k in cols))
     out.print(table)
-    return EXIT_FAILURES if any(r["dead_letters"] or r["conflicts"] for r in rows) else EXIT_OK
+    return EXIT_FAILURES if needs_person else EXIT_OK
 
 
 @cli.command()

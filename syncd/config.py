@@ -189,7 +189,7 @@ def pydantic_problems(
         elif err["type"] == "missing":
             msg = "required setting is missing"
         msg = msg.removeprefix("Value error, ")
-        out.append(doc.problem(path, msg))
+        out.append(doc.problem(path, msg, at_key=err["type"] == "extra_forbidden"))
     return _dedupe(out)
 
 

@@ -232,7 +232,13 @@ class SyncPass:
         for batch in self.source.read(spec.source_stream, src_cursor):
             fault_point("after-read")
             self._problems(batch.problems, SOURCE)
-            self._forward(batch.records, batch)
+            # The mapping's batch size bounds one write call and one journal transaction, whatever
+            # size the connector reads in; only the last slice carries the batch's cursor.
+            size = spec.batch_size
+            slices = [batch.records[i : i + size] for i in range(0, len(batch.records), size)] or [[]]
+            for index, records in enumerate(slices):
+                last = index == len(slices) - 1
+                self._forward(records, batch if last else None)
         if self.m.two_way:
             rest = list(self._target_changes.values())
             self._target_changes.clear()
@@ -586,7 +592,9 @@ class SyncPass:
         counts["read"] += len(records)
         links = self.journal.links_by_target(self.m.name, [r.key for r in records])
         back_names = [f.target for f in self.m.back_fields]
+        readonly_names = [n for n in self.m.target_fields if n not in back_names]
         back: list[_Pending] = []
+        restores: list[_Pending] = []
         failures: list[tuple[Record, RecordError, str]] = []
         unlinked: list[Record] = []
         for trec in records:
@@ -604,8 +612,31 @@ class SyncPass:
             changed = {
                 n: trec.fields.get(n) for n in back_names if not same(trec.fields.get(n), link.base.get(n))
             }
+            restore = {
+                n: link.base[n]
+                for n in readonly_names
+                if n in link.base and not same(trec.fields.get(n), link.base[n])
+            }
+            if restore:  # read-only columns edited in the target are put back from the agreed values
+                diff = {k: (trec.fields.get(k), v) for k, v in restore.items()}
+                op = WriteOp(
+                    Op.UPDATE, restore, key=trec.key, idempotency_key=self._idem("restore", trec.key, restore)
+                )
+                restores.append(
+                    _Pending(
+                        Change("update", TARGET, link.source_key, trec.key, diff, "read-only field restored"),
+                        op,
+                        link.source_key,
+                        trec.key,
+                        {},
+                        link.match_value,
+                        None,
+                        "link",
+                        link.base,
+                    )
+                )
             if not changed:
-                counts["skipped"] += 1
+                counts["skipped"] += 0 if restore else 1
                 continue
             try:
                 fields = self.m.invert({**link.base, **changed}, changed)
@@ -626,7 +657,7 @@ class SyncPass:
                 )
             )
         back.extend(self._plan_reverse_creates(unlinked, failures))
-        self._execute([], back, failures, None)
+        self._execute(restores, back, failures, None)
 
     def _plan_target_delete(self, trec: Record, link: Link) -> list[_Pending]:
         if self.spec.deletes == "propagate" and link.state == "active":

@@ -21,6 +21,10 @@ from syncd.errors import ConfigProblem
 
 PathKey = tuple[str | int, ...]
 
+PLAIN_TAGS = {
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+} | {"?", "!"}
+
 
 @dataclass
 class LocatedDocument:
@@ -29,6 +33,7 @@ class LocatedDocument:
     file: str
     data: Any
     positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
 
     def locate(self, path: Sequence[str | int]) -> tuple[int | None, int | None]:
         """The position of `path`, or of its nearest ancestor that has one."""
@@ -40,8 +45,11 @@ class LocatedDocument:
                 return (None, None)
             key = key[:-1]
 
-    def problem(self, path: Sequence[str | int], message: str) -> ConfigProblem:
-        line, column = self.locate(path)
+    def problem(self, path: Sequence[str | int], message: str, *, at_key: bool = False) -> ConfigProblem:
+        """A problem at `path`'s value, or at its key (`at_key`) for "this setting should not be here"."""
+        line, column = (
+            self.key_positions.get(tuple(path)) or self.locate(path) if at_key else self.locate(path)
+        )
         return ConfigProblem(self.file, line, column, format_path(path), message)
 
 
@@ -93,7 +101,7 @@ def _tag_of(node: Any) -> str | None:
 
 def _plain(node: Any, path: PathKey, doc: LocatedDocument, problems: list[ConfigProblem]) -> Any:
     tag = _tag_of(node)
-    if tag and tag.startswith("!"):
+    if tag and tag not in PLAIN_TAGS:
         problems.append(doc.problem(path, f"YAML tag {tag!r} is not allowed in syncd files"))
         return None
     if isinstance(node, CommentedMap):
@@ -102,6 +110,7 @@ def _plain(node: Any, path: PathKey, doc: LocatedDocument, problems: list[Config
             key_line, key_col = node.lc.key(key)
             child = (*path, str(key))
             doc.positions.setdefault(child, (key_line + 1, key_col + 1))
+            doc.key_positions[child] = (key_line + 1, key_col + 1)
             value = node[key]
             if isinstance(value, CommentedMap | CommentedSeq):
                 # Point at the key for containers: that is where a person looks.
@@ -114,9 +123,10 @@ def _plain(node: Any, path: PathKey, doc: LocatedDocument, problems: list[Config
     if isinstance(node, CommentedSeq):
         items = []
         for index, value in enumerate(node):
-            line, col = node.lc.item(index)
             child = (*path, index)
-            doc.positions[child] = (line + 1, col + 1)
+            where = node.lc.item(index)
+            if where is not None:
+                doc.positions[child] = (where[0] + 1, where[1] + 1)
             items.append(_plain(value, child, doc, problems))
         return items
     if node is None or isinstance(node, bool | int | float):
