@@ -185,8 +185,7 @@ class SalesforceSandbox:
             stamp = store.tick()
             system = {"IsDeleted": False, "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp,
                       "CreatedById": user_id, "LastModifiedById": user_id}  # fmt: skip
-            store.put("Organization", {"Id": org_id, "Name": "syncd sandbox", "Country": "US", "Division": None,
-                                       "OrganizationType": "Developer Edition", "IsSandbox": True, **system})  # fmt: skip
+            store.put("Organization", {**_organization_row(org_id), **system})
             store.put("User", {"Id": user_id, "Username": self.credentials.username, "FirstName": "Account",
                                "LastName": "Coordinator", "Name": "Account Coordinator",
                                "Email": self.credentials.username, "IsActive": True, **system})  # fmt: skip
@@ -786,6 +785,60 @@ class SalesforceSandbox:
         )
         headers = {"Sforce-Locator": locator, "Sforce-NumberOfRecords": str(count)}
         return Response(text, status=200, content_type="text/csv", headers=headers)
+
+
+def _organization_row(org_id: str) -> dict[str, Any]:
+    """The sandbox org's settings, in the values a new Developer Edition org has."""
+    address = dict.fromkeys(
+        ["city", "geocodeAccuracy", "latitude", "longitude", "postalCode", "state", "street"]
+    )
+    return {
+        "Id": org_id,
+        "Name": "syncd sandbox",
+        **dict.fromkeys(["Division", "Street", "City", "State", "PostalCode", "Latitude", "Longitude"]),
+        "Country": "US",
+        "GeocodeAccuracy": None,
+        "Address": {**address, "country": "US"},
+        "Phone": None,
+        "Fax": None,
+        "PrimaryContact": "Account Coordinator",
+        "DefaultLocaleSidKey": "en_US",
+        "TimeZoneSidKey": "Etc/UTC",
+        "LanguageLocaleKey": "en_US",
+        "ReceivesInfoEmails": False,
+        "ReceivesAdminInfoEmails": False,
+        "PreferencesRequireOpportunityProducts": False,
+        "PreferencesTransactionSecurityPolicy": False,
+        "PreferencesTerminateOldestSession": False,
+        "PreferencesConsentManagementEnabled": True,
+        "PreferencesAutoSelectIndividualOnMerge": False,
+        "PreferencesLightningLoginEnabled": True,
+        "PreferencesOnlyLLPermUserAllowed": False,
+        "FiscalYearStartMonth": 1,
+        "UsesStartDateAsFiscalYearName": False,
+        "DefaultAccountAccess": "Edit",
+        "DefaultContactAccess": "ControlledByParent",
+        "DefaultOpportunityAccess": "Edit",
+        "DefaultLeadAccess": "ReadEditTransfer",
+        "DefaultCaseAccess": "ReadEditTransfer",
+        "DefaultCalendarAccess": "HideDetailsInsert",
+        "DefaultPricebookAccess": "ReadSelect",
+        "DefaultCampaignAccess": "All",
+        "DelegatedAuthenticationServiceUrl": None,
+        "ComplianceBccEmail": None,
+        "UiSkin": "Theme3",
+        "SignupCountryIsoCode": "US",
+        "TrialExpirationDate": "2099-12-31T00:00:00.000+0000",
+        "NumKnowledgeService": 0,
+        "OrganizationType": "Developer Edition",
+        "NamespacePrefix": None,
+        "InstanceName": "LOCAL",
+        "IsSandbox": True,
+        "WebToCaseDefaultOrigin": "Web",
+        "MonthlyPageViewsUsed": 0,
+        "MonthlyPageViewsEntitlement": 0,
+        "IsReadOnly": False,
+    }
 
 
 def _rolled_back(result: dict[str, Any]) -> dict[str, Any]:

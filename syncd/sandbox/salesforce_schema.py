@@ -11,6 +11,7 @@ Custom objects and fields come from a seed file (YAML or JSON), see `load_seed`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from ruamel.yaml import YAML
 STRING_TYPES = {"string", "textarea", "email", "phone", "url", "picklist", "multipicklist", "combobox"}
 NUMBER_TYPES = {"int", "double", "currency", "percent"}
 SOAP_TYPES = {
+    "address": "urn:address",
     "id": "tns:ID",
     "reference": "tns:ID",
     "boolean": "xsd:boolean",
@@ -57,6 +59,8 @@ class FieldDef:
     precision: int = 0
     scale: int = 0
     name_field: bool = False
+    compound: str | None = None
+    extra_type: str | None = None
 
     @property
     def nillable(self) -> bool:
@@ -191,13 +195,80 @@ _ADDRESS = [_text("BillingStreet", 255), _s("BillingCity", 40), _s("BillingState
             _s("ShippingCity", 40), _s("ShippingState", 80), _s("ShippingPostalCode", 20),
             _s("ShippingCountry", 80)]  # fmt: skip
 
+_ro: dict[str, Any] = {"createable": False, "updateable": False}
+
+# The Organization row as the REST API returns it (org-wide settings; read-only through the API).
+_ORGANIZATION_FIELDS = [
+    _s("Name", 80, **_ro),
+    *(_s(n, 80, **_ro) for n in ("Division", "Street", "City", "State", "PostalCode", "Country")),
+    *(_num(n, "double", 18, 15, **_ro) for n in ("Latitude", "Longitude")),
+    _pick("GeocodeAccuracy", ("Address", "City"), **_ro),
+    FieldDef("Address", "address", "Address", **_ro),
+    *(FieldDef(n, "phone", n, 40, **_ro) for n in ("Phone", "Fax")),
+    *(
+        _s(n, 80, **_ro)
+        for n in ("PrimaryContact", "DefaultLocaleSidKey", "TimeZoneSidKey", "LanguageLocaleKey")
+    ),
+    *(
+        FieldDef(n, "boolean", n, **_ro)
+        for n in (
+            "ReceivesInfoEmails",
+            "ReceivesAdminInfoEmails",
+            "PreferencesRequireOpportunityProducts",
+            "PreferencesTransactionSecurityPolicy",
+            "PreferencesTerminateOldestSession",
+            "PreferencesConsentManagementEnabled",
+            "PreferencesAutoSelectIndividualOnMerge",
+            "PreferencesLightningLoginEnabled",
+            "PreferencesOnlyLLPermUserAllowed",
+        )
+    ),
+    _num("FiscalYearStartMonth", "int", 9, 0, **_ro),
+    FieldDef("UsesStartDateAsFiscalYearName", "boolean", "UsesStartDateAsFiscalYearName", **_ro),
+    *(
+        _pick(n, ("None", "Read", "Edit", "ControlledByParent"), **_ro)
+        for n in (
+            "DefaultAccountAccess",
+            "DefaultContactAccess",
+            "DefaultOpportunityAccess",
+            "DefaultLeadAccess",
+            "DefaultCaseAccess",
+            "DefaultCalendarAccess",
+            "DefaultPricebookAccess",
+            "DefaultCampaignAccess",
+        )
+    ),
+    FieldDef("DelegatedAuthenticationServiceUrl", "url", "Delegated Authentication Service URL", 1000, **_ro),
+    FieldDef("ComplianceBccEmail", "email", "Compliance BCC Email", 80, **_ro),
+    _pick("UiSkin", ("Theme1", "Theme2", "Theme3"), **_ro),
+    _s("SignupCountryIsoCode", 2, **_ro),
+    FieldDef("TrialExpirationDate", "datetime", "Trial Expiration Date", **_ro),
+    _num("NumKnowledgeService", "int", 9, 0, **_ro),
+    _s("OrganizationType", 40, **_ro),
+    _s("NamespacePrefix", 15, **_ro),
+    _s("InstanceName", 5, **_ro),
+    FieldDef("IsSandbox", "boolean", "Is Sandbox", **_ro),
+    _s("WebToCaseDefaultOrigin", 40, **_ro),
+    _num("MonthlyPageViewsUsed", "int", 9, 0, **_ro),
+    _num("MonthlyPageViewsEntitlement", "int", 9, 0, **_ro),
+    FieldDef("IsReadOnly", "boolean", "Is Read Only", **_ro),
+]
+
 _STANDARD: list[tuple[str, str, str, list[FieldDef]]] = [
     (
         "Account",
         "001",
         "Account",
         [
-            _s("Name", 255, required=True, name_field=True, label="Account Name"),
+            _s(
+                "Name",
+                255,
+                required=True,
+                name_field=True,
+                label="Account Name",
+                compound="Name",
+                extra_type="switchablepersonname",
+            ),
             _s("AccountNumber", 40),
             _pick("Type", ("Prospect", "Customer - Direct", "Customer - Channel", "Other")),
             _ref("ParentId", "Account", "Parent"),
@@ -211,6 +282,24 @@ _STANDARD: list[tuple[str, str, str, list[FieldDef]]] = [
             _pick("Rating", ("Hot", "Warm", "Cold")),
             _s("Site", 80),
             _text("Description"),
+            _ref("RecordTypeId", "RecordType", "RecordType", label="Account Record Type"),
+            _pick("AccountSource", ("Web", "Phone Inquiry", "Partner Referral", "Other")),
+            _pick("Ownership", ("Public", "Private", "Subsidiary", "Other")),
+            _num("BillingLatitude", "double", 18, 15),
+            _num("BillingLongitude", "double", 18, 15),
+            _pick("BillingGeocodeAccuracy", ("Address", "NearAddress", "Block", "Street", "City", "Zip")),
+            _num("ShippingLatitude", "double", 18, 15),
+            _num("ShippingLongitude", "double", 18, 15),
+            _pick("ShippingGeocodeAccuracy", ("Address", "NearAddress", "Block", "Street", "City", "Zip")),
+            _s("Sic", 20),
+            _s("SicDesc", 80),
+            _s("TickerSymbol", 20),
+            _s("DunsNumber", 9),
+            _s("Tradestyle", 255),
+            _s("NaicsCode", 8),
+            _s("NaicsDesc", 120),
+            _s("YearStarted", 4),
+            _s("Jigsaw", 20, label="Data.com Key"),
             _pick(
                 "CleanStatus",
                 (
@@ -232,10 +321,10 @@ _STANDARD: list[tuple[str, str, str, list[FieldDef]]] = [
         "003",
         "Contact",
         [
-            _s("LastName", 80, required=True),
-            _s("FirstName", 40),
-            _s("Salutation", 40),
-            _calc(_s("Name", 121, name_field=True, label="Full Name")),
+            _s("LastName", 80, required=True, compound="Name", extra_type="personname"),
+            _s("FirstName", 40, compound="Name", extra_type="personname"),
+            _s("Salutation", 40, compound="Name", extra_type="personname"),
+            _calc(_s("Name", 121, name_field=True, label="Full Name", extra_type="personname")),
             _ref("AccountId", "Account", "Account"),
             _s("Title", 128),
             _s("Department", 80),
@@ -257,7 +346,7 @@ _STANDARD: list[tuple[str, str, str, list[FieldDef]]] = [
         [
             _s("Name", 120, required=True, name_field=True),
             _ref("AccountId", "Account", "Account"),
-            _ref("ContactId", "Contact", "Contact"),
+            FieldDef("ContactId", "reference", "Contact ID", 18, reference_to=("Contact",)),
             _pick("StageName", ("Prospecting", "In Progress", "Closed Won", "Closed Lost"), required=True),
             FieldDef("CloseDate", "date", "Close Date", required=True),
             _num("Amount", "currency", 18, 2),
@@ -419,11 +508,7 @@ _STANDARD: list[tuple[str, str, str, list[FieldDef]]] = [
         "00D",
         "Organization",
         [
-            _s("Name", 80, updateable=False),
-            _s("Country", 80),
-            _s("Division", 80),
-            _s("OrganizationType", 40, updateable=False),
-            FieldDef("IsSandbox", "boolean", "Is Sandbox", updateable=False),
+            *_ORGANIZATION_FIELDS,
         ],
     ),
     (
@@ -446,7 +531,8 @@ READ_ONLY_OBJECTS = {"User", "Organization", "RecordType"}
 def standard_objects() -> dict[str, SObjectDef]:
     objects: dict[str, SObjectDef] = {}
     for name, prefix, label, fields in _STANDARD:
-        defs = {f.name: f for f in [*_system_fields(label), *fields]}
+        system = [f for f in _system_fields(label) if not (name == "Organization" and f.name == "IsDeleted")]
+        defs = {f.name: f for f in [*system, *fields]}
         writable = name not in READ_ONLY_OBJECTS
         objects[name] = SObjectDef(name, prefix, label, defs, createable=writable, deletable=writable)
     return objects
@@ -526,6 +612,16 @@ def apply_seed_schema(objects: dict[str, SObjectDef], seed: dict[str, Any]) -> N
 # --- describe rendering -------------------------------------------------------------------------
 
 
+_ADDRESS_PART = re.compile(
+    r"^(Billing|Shipping|Mailing|Other)(Street|City|State|PostalCode|Country|Latitude|Longitude|GeocodeAccuracy)$"
+)
+
+
+def _address_compound(name: str) -> str | None:
+    match = _ADDRESS_PART.match(name)
+    return f"{match.group(1)}Address" if match else None
+
+
 def describe_field(f: FieldDef) -> dict[str, Any]:
     """One `fields[]` entry with every key a real describe (API v59+) carries."""
     is_text = f.type in STRING_TYPES
@@ -538,11 +634,11 @@ def describe_field(f: FieldDef) -> dict[str, Any]:
         "calculatedFormula": None,
         "cascadeDelete": False,
         "caseSensitive": f.case_sensitive,
-        "compoundFieldName": None,
+        "compoundFieldName": f.compound or _address_compound(f.name),
         "controllerName": None,
         "createable": f.createable,
         "custom": f.custom,
-        "defaultValue": f.default if f.type == "boolean" and isinstance(f.default, bool) else None,
+        "defaultValue": bool(f.default) if f.type == "boolean" else None,
         "defaultValueFormula": None,
         "defaultedOnCreate": f.defaulted_on_create,
         "dependentPicklist": False,
@@ -551,7 +647,7 @@ def describe_field(f: FieldDef) -> dict[str, Any]:
         "displayLocationInDecimal": False,
         "encrypted": False,
         "externalId": f.external_id,
-        "extraTypeInfo": None,
+        "extraTypeInfo": f.extra_type or ("plaintextarea" if f.type == "textarea" else None),
         "filterable": f.type != "textarea" or f.length <= 255,
         "filteredLookupInfo": None,
         "formulaTreatNullNumberAsZero": False,
@@ -644,7 +740,7 @@ def child_relationships(objects: dict[str, SObjectDef], parent: str) -> list[dic
     out = []
     for child in objects.values():
         for f in child.fields.values():
-            if parent in f.reference_to and f.relationship_name and not f.system and f.name != "OwnerId":
+            if parent in f.reference_to and not f.system and f.name != "OwnerId":
                 out.append(
                     {
                         "cascadeDelete": False,
