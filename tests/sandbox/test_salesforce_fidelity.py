@@ -97,7 +97,11 @@ def _describe_differences(recorded: dict[str, Any], actual: dict[str, Any]) -> l
     recorded_fields = {f["name"]: f for f in recorded["fields"]}
     for field in actual["fields"]:
         twin = recorded_fields.get(field["name"]) or recorded["fields"][0]
-        out += [d for d in shape_differences(twin, field, f"fields[{field['name']}]") if "picklistValues[" not in d]
+        out += [
+            d
+            for d in shape_differences(twin, field, f"fields[{field['name']}]")
+            if "picklistValues[" not in d
+        ]
     return out
 
 
@@ -133,7 +137,9 @@ def _is_envelope_only(request: dict[str, Any]) -> bool:
     return request["method"] == "GET" and ("/query" in request["path"] or "recordCount" in request["path"])
 
 
-def replay(path: Path, sandbox: SalesforceSandbox, session: requests.Session) -> Iterator[tuple[int, list[str]]]:
+def replay(
+    path: Path, sandbox: SalesforceSandbox, session: requests.Session
+) -> Iterator[tuple[int, list[str]]]:
     recording = json.loads(path.read_text(encoding="utf-8"))
     ids: dict[str, str] = {_ORG_PLACEHOLDER: sandbox.info()["org_id"]}
     for index, interaction in enumerate(recording["interactions"]):
@@ -146,7 +152,9 @@ def replay(path: Path, sandbox: SalesforceSandbox, session: requests.Session) ->
         answer = session.request(request["method"], url, params=params, json=body, timeout=30)
         problems = []
         if answer.status_code != expected["status"]:
-            problems.append(f"status: recorded {expected['status']}, sandbox {answer.status_code}: {answer.text[:300]}")
+            problems.append(
+                f"status: recorded {expected['status']}, sandbox {answer.status_code}: {answer.text[:300]}"
+            )
         elif expected["json"] is not None:
             actual = answer.json()
             if request["path"].endswith("/describe"):
@@ -156,12 +164,14 @@ def replay(path: Path, sandbox: SalesforceSandbox, session: requests.Session) ->
                     {k: v for k, v in expected["json"].items() if k != "sobjects"},
                     {k: v for k, v in actual.items() if k != "sobjects"},
                 )
-                problems += shape_differences(expected["json"]["sobjects"][0], actual["sobjects"][0], "sobjects[0]")
+                problems += shape_differences(
+                    expected["json"]["sobjects"][0], actual["sobjects"][0], "sobjects[0]"
+                )
             else:
                 problems += shape_differences(expected["json"], actual)
-                if not _is_envelope_only(request) and isinstance(expected["json"], list):
-                    if len(expected["json"]) != len(actual):
-                        problems.append(f"results: recorded {len(expected['json'])}, sandbox {len(actual)}")
+                counted = not _is_envelope_only(request) and isinstance(expected["json"], list)
+                if counted and len(expected["json"]) != len(actual):
+                    problems.append(f"results: recorded {len(expected['json'])}, sandbox {len(actual)}")
             _map_ids(expected["json"], actual, ids)
         yield index, problems
 
@@ -185,4 +195,6 @@ def test_recorded_interactions_get_the_recorded_status_and_shape(
 
 
 def test_shape_comparison_notices_a_changed_type() -> None:
-    assert shape_differences({"a": [{"b": 1}]}, {"a": [{"b": "1"}]}) == ["$.a[0].b: recorded number, sandbox string"]
+    assert shape_differences({"a": [{"b": 1}]}, {"a": [{"b": "1"}]}) == [
+        "$.a[0].b: recorded number, sandbox string"
+    ]
