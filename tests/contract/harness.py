@@ -22,6 +22,9 @@ class Harness(abc.ABC):
     match_field: ClassVar[str]
     """A field that identifies a record for a create-by-match (an external id, a key column)."""
 
+    plain_field: ClassVar[str] = "City"
+    """A field of `fields_for` that an update may change on its own."""
+
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
 
