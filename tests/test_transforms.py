@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime
 from typing import Any
@@ -87,6 +88,39 @@ def test_every_transform_documents_a_summary_and_an_example(name: str) -> None:
     summary = spec.doc.splitlines()[0]
     assert summary.strip() and summary.endswith((".", ")"))
     assert "Example:" in spec.doc
+
+
+# What each transform's own documentation shows, as (item, value, result); `syncd transforms` prints it.
+DOCUMENTED_EXAMPLES: dict[str, tuple[Any, Any, Any]] = {
+    "strip": ("strip", "  Ada Lovelace ", "Ada Lovelace"),
+    "lower": ("lower", "Ada@Example.COM", "ada@example.com"),
+    "upper": ("upper", "gb", "GB"),
+    "title": ("title", "ADA LOVELACE", "Ada Lovelace"),
+    "number": ({"number": {"decimal": ",", "thousands": "."}}, "1.234,50", 1234.5),
+    "integer": ("integer", " 1,200 ", 1200),
+    "boolean": ({"boolean": {"true_words": ["Ja", "J"], "false_words": ["Nein", "N"]}}, "ja", True),
+    "date": ({"date": {"format": "%d/%m/%Y"}}, "31/01/2024", "2024-01-31"),
+    "datetime": (
+        {"datetime": {"format": "%d/%m/%Y %H:%M", "tz": "Europe/London"}},
+        "01/07/2024 10:00",
+        "2024-07-01T09:00:00+00:00",
+    ),
+    "split": ({"split": ";"}, "Hardware;Software", ["Hardware", "Software"]),
+    "join": ({"join": ";"}, ["Hardware", "Software"], "Hardware;Software"),
+    "map": ({"map": {"values": {"Open": "Prospecting", "Won": "Closed Won"}}}, "Won", "Closed Won"),
+    "default": ({"default": "Unknown"}, "", "Unknown"),
+    "regex_replace": ({"regex_replace": {"pattern": "[^0-9+]"}}, "+44 (20) 7946", "+44207946"),
+    "truncate": ({"truncate": 5}, "Lovelace", "Lovel"),
+    "phone": ({"phone": {"region": "GB"}}, "020 7946 0018", "+442079460018"),
+    "email": ("email", " Ada.Lovelace@EXAMPLE.com ", "Ada.Lovelace@example.com"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+def test_every_documented_example_holds(name: str) -> None:
+    item, value, result = DOCUMENTED_EXAMPLES[name]
+    assert f"{json.dumps(value)} -> {json.dumps(result)}" in TRANSFORMS[name].doc
+    assert forward(item, value) == result
 
 
 def test_the_registry_cannot_be_changed_by_callers() -> None:
