@@ -181,9 +181,11 @@ class FilesConnector:
             if len(batch.records) + len(batch.problems) >= self.settings.batch_size:
                 yield batch
                 batch = Batch(records=[], cursor=None)
-        for key in old_rows.keys() - rows.keys():
+        for key in old_rows:
+            if key in rows:
+                continue
             batch.records.append(Record(key=key, fields={}, deleted=True))
-            if len(batch.records) >= self.settings.batch_size:
+            if len(batch.records) + len(batch.problems) >= self.settings.batch_size:
                 yield batch
                 batch = Batch(records=[], cursor=None)
         batch.cursor = FileCursor(file_hash, rows, frozenset(problems_seen)).to_json()

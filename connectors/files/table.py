@@ -56,6 +56,8 @@ def _same(stored: Any, replacement: Any) -> bool:
 
 
 class _Refused(Exception):
+    """Raised before a refused op touches the table, so the table holds only whole ops."""
+
     def __init__(self, category: str, code: str, message: str) -> None:
         super().__init__(message)
         self.failure = RecordFailure(category=category, code=code, message=message)
