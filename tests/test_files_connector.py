@@ -471,3 +471,17 @@ def test_xlsx_repeated_write_of_a_whole_float_leaves_the_file_alone(tmp_path: Pa
     before = path.read_bytes()
     conn.write("Clients", [WriteOp(Op.UPDATE, {"Seats": 3.0}, key="1")])
     assert path.read_bytes() == before
+
+
+def test_deletions_are_batched_and_only_the_last_batch_is_a_checkpoint(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "Id\n1\n2\n3\n4\n5\n")
+    conn = connector(tmp_path, batch_size=2)
+    cursor = read_all(conn)[-1].cursor
+    path.write_text("Id\n3\n")
+    batches = read_all(conn, cursor=cursor)
+    assert [[(r.key, r.deleted) for r in b.records] for b in batches] == [
+        [("1", True), ("2", True)],
+        [("4", True), ("5", True)],
+        [],
+    ]
+    assert [b.cursor is not None for b in batches] == [False, False, True]
