@@ -23,7 +23,7 @@ def dovecot() -> Iterator[Dovecot]:
     # Under /tmp on purpose: as root the mail is owned by `nobody`, which must reach it.
     scratch = Path(tempfile.mkdtemp(prefix="syncd-dovecot-", dir="/tmp"))
     scratch.chmod(0o755)
-    server = Dovecot(dir=scratch, port=free_port(), binary=binary)
+    server = Dovecot(dir=scratch, port=free_port(), imaps_port=free_port(), binary=binary)
     server.start()
     try:
         yield server

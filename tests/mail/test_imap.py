@@ -13,7 +13,7 @@ import pytest
 from imapclient import IMAPClient  # type: ignore[import-untyped]
 
 from connectors.imap import ImapConnector, ImapSettings
-from syncd.errors import ConfigError
+from syncd.errors import ConfigError, ConnectionDown
 from syncd.records import Batch, Op, WriteOp
 
 from .dovecot import Account
@@ -227,7 +227,7 @@ def _append_op(n: int, **fields: Any) -> WriteOp:
 
 
 def test_append_of_the_same_op_twice_stores_one_message(connector: ImapConnector, other: IMAPClient) -> None:
-    first = connector.write("Drafts-less", []) + connector.write("INBOX", [_append_op(1)])
+    first = connector.write("INBOX", [_append_op(1)])
     again = connector.write("INBOX", [_append_op(1)])
     other.select_folder("INBOX", readonly=True)
     assert len(other.search("ALL")) == 1
@@ -393,3 +393,33 @@ def test_connection_dropped_mid_idle_reconnects_and_wakes(account: Account) -> N
         watcher.wait_for_wakeup()
     finally:
         watcher.close()
+
+
+# -- TLS --------------------------------------------------------------------------------------------
+
+
+def _tls_settings(account: Account, security: str, trusted: bool = True) -> ImapSettings:
+    tls = account.server.tls
+    assert tls is not None
+    port = account.server.imaps_port if security == "ssl" else account.port
+    ca = tls.ca_file if trusted else None
+    return _settings(account, security=security, port=port, ca_file=ca)
+
+
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_tls_connection_verified_against_the_configured_ca_reads_mail(
+    account: Account, other: IMAPClient, security: str
+) -> None:
+    other.append("INBOX", _mail(1))
+    conn = ImapConnector("mail", _tls_settings(account, security))
+    try:
+        batches, _ = _read_all(conn)
+    finally:
+        conn.close()
+    assert _keys(batches) == ["<order-1@example.com>"]
+
+
+def test_certificate_from_an_untrusted_ca_is_refused_as_connection_down(account: Account) -> None:
+    conn = ImapConnector("mail", _tls_settings(account, "ssl", trusted=False))
+    with pytest.raises(ConnectionDown):
+        conn.connect()
