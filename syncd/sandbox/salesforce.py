@@ -656,7 +656,7 @@ class SalesforceSandbox:
         """Run `one` per item; per-record results, rolled back together when allOrNone and any failed."""
         store = self.org.store
         results: list[dict[str, Any]] = []
-        with store.lock:
+        with store.lock, self.org.one_transaction():
             store.db.execute("BEGIN")
             try:
                 for item in items:

@@ -21,6 +21,7 @@ from syncd.sandbox import soql
 from syncd.sandbox.salesforce_org import Org, RecordFault, SfError
 from syncd.sandbox.salesforce_query import QueryRunner
 
+BULK_CHUNK = 200  # Salesforce processes ingest data in chunks of 200 records, one transaction each
 INGEST_OPERATIONS = {"insert", "update", "upsert", "delete", "hardDelete"}
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 
@@ -143,37 +144,15 @@ class BulkJobs:
             info.update(state="Failed", errorMessage=exc.message)
             return
         job.columns = columns
-        op, sobject = info["operation"], info["object"]
-        if op in {"delete", "hardDelete"} and columns != ["Id"]:
+        if info["operation"] in {"delete", "hardDelete"} and columns != ["Id"]:
             info.update(
                 state="Failed", errorMessage="InvalidBatch : The 'delete' batch must contain only 'Id'"
             )
             return
-        for row in rows:
-            try:
-                created = False
-                if op == "insert":
-                    record_id, created = self.org.create(sobject, row, from_csv=True), True
-                elif op == "update":
-                    record_id = self.org.update(sobject, row.get("Id", ""), row, from_csv=True)
-                elif op == "upsert":
-                    ext = info["externalIdFieldName"]
-                    key = next((v for k, v in row.items() if k.lower() == ext.lower()), "")
-                    record_id, created = self.org.upsert(sobject, ext, key, row, from_csv=True)
-                elif op == "delete":
-                    record_id = self.org.delete(sobject, row["Id"])
-                else:
-                    self.org.live_record(self.org.sobject(sobject), row["Id"])
-                    self.org.hard_delete(sobject, row["Id"])
-                    record_id = row["Id"]
-                job.successes.append(
-                    {"sf__Id": record_id, "sf__Created": "true" if created else "false", **row}
-                )
-            except (RecordFault, SfError) as exc:
-                code = exc.status_code if isinstance(exc, RecordFault) else exc.code
-                fields = exc.fields if isinstance(exc, RecordFault) else []
-                error = f"{code}:{exc.message}:{','.join(fields or [])} --"
-                job.failures.append({"sf__Id": row.get("Id", ""), "sf__Error": error, **row})
+        for start in range(0, len(rows), BULK_CHUNK):
+            with self.org.one_transaction():
+                for row in rows[start : start + BULK_CHUNK]:
+                    self._process_row(job, row)
         stamp = self.org.store.tick()
         info.update(
             state="JobComplete",
@@ -181,6 +160,32 @@ class BulkJobs:
             numberRecordsProcessed=len(rows),
             numberRecordsFailed=len(job.failures),
         )
+
+    def _process_row(self, job: Job, row: dict[str, str]) -> None:
+        info = job.info
+        op, sobject = info["operation"], info["object"]
+        try:
+            created = False
+            if op == "insert":
+                record_id, created = self.org.create(sobject, row, from_csv=True), True
+            elif op == "update":
+                record_id = self.org.update(sobject, row.get("Id", ""), row, from_csv=True)
+            elif op == "upsert":
+                ext = info["externalIdFieldName"]
+                key = next((v for k, v in row.items() if k.lower() == ext.lower()), "")
+                record_id, created = self.org.upsert(sobject, ext, key, row, from_csv=True)
+            elif op == "delete":
+                record_id = self.org.delete(sobject, row["Id"])
+            else:
+                self.org.live_record(self.org.sobject(sobject), row["Id"])
+                self.org.hard_delete(sobject, row["Id"])
+                record_id = row["Id"]
+            job.successes.append({"sf__Id": record_id, "sf__Created": "true" if created else "false", **row})
+        except (RecordFault, SfError) as exc:
+            code = exc.status_code if isinstance(exc, RecordFault) else exc.code
+            fields = exc.fields if isinstance(exc, RecordFault) else []
+            error = f"{code}:{exc.message}:{','.join(fields or [])} --"
+            job.failures.append({"sf__Id": row.get("Id", ""), "sf__Error": error, **row})
 
     def ingest_info(self, job_id: str) -> dict[str, Any]:
         job = self.job(job_id, "V2Ingest")

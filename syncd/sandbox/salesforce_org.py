@@ -8,6 +8,8 @@ UNABLE_TO_LOCK_ROW a retry); a sandbox that invented its own would make that map
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -67,6 +69,25 @@ class Org:
         self.api_version = api_version
         self.user_id = ""
         self.org_id = ""
+        self._transaction_stamp: str | None = None
+
+    @contextmanager
+    def one_transaction(self) -> Iterator[None]:
+        """Writes inside share one SystemModstamp, as the records of one Salesforce transaction do.
+
+        Clients that page by SystemModstamp must cope with many records carrying the same stamp (a
+        200-record collection call, a bulk chunk); the sandbox reproduces that rather than hiding it.
+        """
+        with self.store.lock:
+            outer = self._transaction_stamp
+            self._transaction_stamp = outer or self.store.tick()
+            try:
+                yield
+            finally:
+                self._transaction_stamp = outer
+
+    def stamp(self) -> str:
+        return self._transaction_stamp or self.store.tick()
 
     # --- lookups ------------------------------------------------------------------------------
 
@@ -308,7 +329,7 @@ class Org:
             )
         values = self._check_fields(obj, body, creating=True, from_csv=from_csv)
         with self.store.lock:
-            stamp = self.store.tick()
+            stamp = self.stamp()
             record: dict[str, Any] = {name: None for name in obj.fields}
             for f in obj.fields.values():
                 if f.default is not None and f.name != "OwnerId":
@@ -340,7 +361,7 @@ class Org:
         with self.store.lock:
             record = self.live_record(obj, raw_id)
             values = self._check_fields(obj, body, creating=False, from_csv=from_csv)
-            stamp = self.store.tick()
+            stamp = self.stamp()
             record.update(values)
             record.update(LastModifiedDate=stamp, SystemModstamp=stamp, LastModifiedById=self.user_id)
             self._derive(obj, record)
@@ -403,7 +424,7 @@ class Org:
                 raise RecordFault(
                     "INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id", []
                 )
-            stamp = self.store.tick()
+            stamp = self.stamp()
             record.update(IsDeleted=True, SystemModstamp=stamp, LastModifiedDate=stamp)
             self.store.put(obj.name, record)
             self.store.tombstone(obj.name, record["Id"], stamp)
@@ -417,7 +438,7 @@ class Org:
         with self.store.lock:
             self.store.purge(record_id)
             if tombstone:
-                self.store.tombstone(obj.name, record_id, self.store.tick())
+                self.store.tombstone(obj.name, record_id, self.stamp())
 
     def object_for_id(self, record_id: str) -> SObjectDef:
         obj = next((o for o in self.objects.values() if record_id.startswith(o.key_prefix)), None)
