@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -85,7 +85,7 @@ def test_literals_of_every_kind() -> None:
         soql.Literal("number", Decimal("-1.5")),
         soql.Literal("boolean", True),
         soql.Literal("date", date(2024, 2, 29)),
-        soql.Literal("datetime", datetime(2024, 1, 1, 8, 0, tzinfo=timezone.utc)),
+        soql.Literal("datetime", datetime(2024, 1, 1, 8, 0, tzinfo=UTC)),
         soql.Literal("null", None),
         soql.Literal("dateliteral", soql.DateLiteral("LAST_N_DAYS", 7)),
     ]
