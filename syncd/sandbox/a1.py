@@ -189,7 +189,10 @@ def parse_range(text: str) -> A1Range:
         return A1Range(sheet)
     parsed = parse_cells(cells)
     if parsed is None:
-        if sheet is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_.]*$", cells):
+        # Named ranges cannot look like a cell ("A0"), and only use word characters.
+        if _LOOKS_LIKE_CELL.match(cells) or (
+            sheet is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_.]*$", cells)
+        ):
             raise A1Error(f"Unable to parse range: {text}")
         return A1Range(sheet, name=cells)
     r1, r2, c1, c2 = parsed

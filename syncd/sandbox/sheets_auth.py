@@ -22,6 +22,9 @@ from google.auth import jwt
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_LIFETIME_S = 3600
+#: google-auth signs service-account assertions for Google's endpoint whatever `token_uri` says, and
+#: Google accepts both of these audiences; so does the sandbox (besides its own token URL).
+GOOGLE_AUDIENCES = ("https://oauth2.googleapis.com/token", "https://www.googleapis.com/oauth2/v4/token")
 
 
 @dataclass
@@ -99,10 +102,13 @@ class TokenIssuer:
         assertion = form.get("assertion", "")
         try:
             claims = jwt.decode(  # type: ignore[no-untyped-call]
-                assertion, certs=self.account.public_key_pem, audience=self.token_uri
+                assertion, certs=self.account.public_key_pem, audience=[self.token_uri, *GOOGLE_AUDIENCES]
             )
         except (ValueError, google_exceptions.GoogleAuthError) as exc:
-            raise TokenError("Invalid JWT Signature.") from exc
+            reason = str(exc)
+            raise TokenError(
+                "Invalid JWT Signature." if "signature" in reason.lower() else f"Invalid JWT: {reason}"
+            ) from exc
         if claims.get("iss") != self.account.client_email:
             raise TokenError("Invalid JWT: unknown issuer.")
         token = "ya29.sandbox-" + secrets.token_urlsafe(32)
