@@ -44,6 +44,11 @@ class SyncdSettings(_Strict):
         description="Glob patterns of mapping files (relative to this file).",
     )
     metrics: MetricsSettings = Field(default_factory=lambda: MetricsSettings())
+    events_retention_days: int = Field(
+        90,
+        ge=1,
+        description="Audit events older than this many days are pruned from the journal after each pass.",
+    )
     connections: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="name -> {kind: <connector kind>, ...settings of that connector}.",

@@ -24,6 +24,7 @@ import signal
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from syncd.errors import BudgetExhausted, RecordError, SyncdError, TransientError
@@ -208,6 +209,7 @@ class SyncPass:
             r.outcome = "failures"
         if r.run_id is not None:
             self.journal.finish_run(r.run_id, r.outcome, r.message or None)
+            self.journal.prune_events(timedelta(days=self.project.settings.events_retention_days))
         return r
 
     def _run(self) -> None:

@@ -485,3 +485,12 @@ def test_deletions_are_batched_and_only_the_last_batch_is_a_checkpoint(tmp_path:
         [],
     ]
     assert [b.cursor is not None for b in batches] == [False, False, True]
+
+
+def test_edit_time_column_gives_each_record_its_modified_at(tmp_path: Path) -> None:
+    csv_file(
+        tmp_path, "Account No,Client,Updated\nA1,Acme,2026-11-20T09:30:00+01:00\nA2,Bolt,\nA3,Cole,soon\n"
+    )
+    found = records(read_all(connector(tmp_path, modified={"Clients": "Updated"})))
+    assert found["A1"].modified_at == datetime.datetime(2026, 11, 20, 8, 30, tzinfo=datetime.UTC)
+    assert found["A2"].modified_at is None and found["A3"].modified_at is None

@@ -11,6 +11,7 @@ import hashlib
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -121,7 +122,7 @@ class FilesConnector:
                 continue
             table = document.table
             fields = tuple(FieldInfo(name=c, nullable=c != table.key_column) for c in table.columns)
-            infos.append(StreamInfo(stream, table.key_column, fields, frozenset({"find"})))
+            infos.append(StreamInfo(stream, table.key_column, fields, frozenset({"find", "add-columns"})))
         return infos
 
     def read(self, stream: str, cursor: Cursor | None) -> Iterator[Batch]:
@@ -141,6 +142,7 @@ class FilesConnector:
         if document is None:
             return
         old_rows = previous.rows if previous else {}
+        modified_column = self.settings.modified.get(stream)
         old_problems = previous.problems if previous else frozenset()
         table = document.table
         rows: dict[str, str] = {}
@@ -172,7 +174,8 @@ class FilesConnector:
                 rows[key] = row_hash(fields)
                 first_row[key] = row
                 if old_rows.get(key) != rows[key]:
-                    batch.records.append(Record(key=key, fields=fields))
+                    edited = _edit_time(fields.get(modified_column)) if modified_column else None
+                    batch.records.append(Record(key=key, fields=fields, modified_at=edited))
             if problem is not None:
                 fingerprint = content_hash([problem.category, problem.raw])
                 problems_seen.add(fingerprint)
@@ -267,3 +270,14 @@ class FilesConnector:
             replace_atomically(path, data)
         except OSError as error:
             raise ConnectionDown(f"cannot write {self._format.label(stream)}: {error.strerror}") from None
+
+
+def _edit_time(value: object) -> datetime | None:
+    """A row's last-edit time from its cell; naive times are taken as UTC; anything else is unknown."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

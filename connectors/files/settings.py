@@ -44,6 +44,14 @@ class FilesSettings(BaseModel):
             "(starting with = + - @) is stored with a leading apostrophe."
         ),
     )
+    modified: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Stream -> column holding each row's last-edit time (ISO 8601, e.g. a sheet's \"Updated\" "
+            "column). It lets a two-way mapping with conflict: newest-wins tell which side was edited "
+            "last; without it, the source wins."
+        ),
+    )
     encoding: str = Field(
         "utf-8-sig",
         description=(

@@ -23,9 +23,11 @@ connections:
     kind: files
     path: crm
     keys: {Account: AccountNumber, Order: PO_Number__c, Pricebook2: Id}
+    modified: {Account: LastModifiedDate}
   roster:
     kind: files
     path: roster
+    modified: {Clients: Updated}
   orders_sheet:
     kind: files
     path: orders

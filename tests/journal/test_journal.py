@@ -91,3 +91,16 @@ def test_one_open_dead_letter_per_record_counts_its_attempts(tmp_path: Path) -> 
     [letter] = j.dead_letters("orders")
     assert letter.attempts == 2
     j.close()
+
+
+def test_audit_events_older_than_the_retention_are_pruned(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    j = Journal(tmp_path / "syncd.db")
+    with j.tx():
+        j.add_events(1, "clients", [("update", "target", "S1", "T1", {"Client": "x"})])
+        j.conn.execute("UPDATE events SET ts = '2020-01-01T00:00:00.000+00:00'")
+        j.add_events(2, "clients", [("update", "target", "S2", "T2", None)])
+    assert j.prune_events(timedelta(days=90)) == 1
+    assert [r[0] for r in j.conn.execute("SELECT source_key FROM events")] == ["S2"]
+    j.close()
