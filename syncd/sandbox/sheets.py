@@ -617,13 +617,6 @@ class SheetsSandbox:
 
     # --- Drive handlers -------------------------------------------------------------------------
 
-    def _drive_book(self, fid: str) -> Spreadsheet:
-        book = self.store.files.get(fid)
-        if book is None or book.private:
-            message = f"File not found: {fid}."
-            raise api.ApiError(404, message, "NOT_FOUND", None) from None
-        return book
-
     def _drive_fields(self, request: Request, data: dict[str, Any], default: str) -> Response:
         fields = request.args.get("fields") or default
         try:

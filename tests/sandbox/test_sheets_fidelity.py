@@ -33,7 +33,7 @@ if not FIXTURES.is_dir():
 KNOWN_GAPS: dict[str, str] = {
     "ClientTest.test_access_private_spreadsheet.json": (
         "reads a spreadsheet of another Google account (id never created in the file): the sandbox "
-        "answers 404 for ids it has never seen; 403 is covered by deny_access() in test_sheets_errors"
+        "answers 404 for ids it has never seen; 403 is covered by deny_access() in test_sheets_limits"
     ),
     "ClientTest.test_openall.json": (
         "lists and opens spreadsheets the recording account already owned (ids never created in the file)"
