@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -76,3 +77,13 @@ def sandbox() -> Iterator[SalesforceSandbox]:
 @pytest.fixture
 def sf(sandbox: SalesforceSandbox) -> Salesforce:
     return client(sandbox)
+
+
+@contextmanager
+def running_org(seed: dict[str, Any] | None = None) -> Iterator[tuple[SalesforceSandbox, Salesforce]]:
+    """A started org with a seed (custom fields, rules), and a logged-in client."""
+    org = SalesforceSandbox(api_version=API_VERSION, seed=seed).start()
+    try:
+        yield org, client(org)
+    finally:
+        org.stop()
