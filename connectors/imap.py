@@ -393,15 +393,19 @@ class ImapConnector:
         message = build_message(op.fields, message_id=message_id, attachment_dir=self._attachment_dir())
         raw = message.as_bytes()
         flags = [str(f) for f in op.fields.get("flags") or []]
+        return self.append_raw(folder, message_id, raw, flags)
+
+    def append_raw(self, folder: str, message_id: str, raw: bytes, flags: Sequence[str] = ()) -> WriteResult:
+        """APPEND `raw` unless a message with `message_id` is already in `folder` (used for Sent copies)."""
         return self._retrying(
             f"append to {folder}", lambda: self._append_once(folder, message_id, raw, flags)
         )
 
-    def _append_once(self, folder: str, message_id: str, raw: bytes, flags: list[str]) -> WriteResult:
+    def _append_once(self, folder: str, message_id: str, raw: bytes, flags: Sequence[str]) -> WriteResult:
         self._select(folder, readonly=True)
         if self._uids_by_message_id(message_id):
             return WriteResult(True, message_id, created=False)
-        self._session().append(folder, raw, flags=flags)
+        self._session().append(folder, raw, flags=list(flags))
         return WriteResult(True, message_id, created=True)
 
     def _delete(self, folder: str, key: str) -> bool:
