@@ -24,7 +24,7 @@ import signal
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from syncd.errors import BudgetExhausted, RecordError, SyncdError, TransientError
@@ -117,6 +117,7 @@ class PassResult:
     counts: Counter[str] = field(default_factory=Counter)
     changes: list[Change] = field(default_factory=list)
     message: str = ""
+    newest_change: datetime | None = None  # newest source modified_at seen (for lag)
 
     @property
     def failed(self) -> bool:
@@ -305,6 +306,11 @@ class SyncPass:
     def _forward(self, records: list[Record], batch: Batch | None) -> None:
         counts = self.result.counts
         counts["read"] += len(records)
+        for rec in records:
+            if rec.modified_at is not None and (
+                self.result.newest_change is None or rec.modified_at > self.result.newest_change
+            ):
+                self.result.newest_change = rec.modified_at
         links = self.journal.links_by_source(self.m.name, [r.key for r in records])
         pendings: list[_Pending] = []
         back: list[_Pending] = []

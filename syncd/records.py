@@ -211,3 +211,41 @@ def canonical_json(value: JSONValue) -> str:
 def content_hash(value: JSONValue) -> str:
     """A short, stable hash of a JSON value (blake2b of its canonical JSON)."""
     return hashlib.blake2b(canonical_json(value).encode("utf-8"), digest_size=16).hexdigest()
+
+
+class Telemetry:
+    """Where connectors report what the daemon exports as metrics; the default reports nowhere.
+
+    It lives here, not in syncd.metrics, because connectors may import only this module and
+    syncd.errors. The service installs a prometheus-backed subclass with `set_telemetry`. Every
+    argument must come from a closed set (connection and stream names from the config, operation
+    names from the connector's code, outcome/reason from a fixed vocabulary): never a record key,
+    an address or an error text, so the number of series stays bounded.
+    """
+
+    def api_call(self, connection: str, operation: str, outcome: str, seconds: float = 0.0) -> None:
+        """One call to the outside system; outcome is "ok", "error", "throttled" or "transient"."""
+
+    def retry(self, connection: str, operation: str, reason: str) -> None:
+        """A call about to be repeated after a transient failure."""
+
+    def budget(self, connection: str, budget: str, remaining: float, limit: float | None = None) -> None:
+        """What is left of an API allowance (Salesforce daily requests, a Sheets quota bucket)."""
+
+    def watch_event(self, connection: str, stream: str) -> None:
+        """A watched stream reported activity (IMAP IDLE answered, or its liveness check passed)."""
+
+    def connection_up(self, connection: str, up: bool) -> None:
+        """The connection is reachable (True) or not (False)."""
+
+
+_telemetry = Telemetry()
+
+
+def telemetry() -> Telemetry:
+    return _telemetry
+
+
+def set_telemetry(sink: Telemetry) -> None:
+    global _telemetry
+    _telemetry = sink
