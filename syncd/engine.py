@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -176,6 +177,7 @@ class SyncPass:
         dry_run: bool = False,
         full: bool = False,
         progress: ProgressFn | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.project = project
         self.journal = journal
@@ -185,6 +187,7 @@ class SyncPass:
         self.dry_run = dry_run
         self.full = full
         self.progress = progress
+        self.stop = stop
         self.result = PassResult(mapping.name, None)
         self.source: Connector = connections.get(self.spec.source_connection)
         self.target: Connector = connections.get(self.spec.target_connection)
@@ -206,7 +209,7 @@ class SyncPass:
             r.outcome, r.message = "budget", f"API budget exhausted; resumes next pass: {exc}"
         except SyncdError as exc:
             r.outcome, r.message = "failed", str(exc)
-        if r.outcome == "ok" and r.counts["failed"]:
+        if r.outcome in ("ok", "stopped") and r.counts["failed"]:
             r.outcome = "failures"
         if r.run_id is not None:
             self.journal.finish_run(r.run_id, r.outcome, r.message or None)
@@ -242,6 +245,10 @@ class SyncPass:
             for index, records in enumerate(slices):
                 last = index == len(slices) - 1
                 self._forward(records, batch if last else None)
+            if self.stop is not None and self.stop.is_set():
+                # Asked to stop (SIGTERM): the batch in hand is recorded, the rest waits for next time.
+                self.result.outcome, self.result.message = "stopped", "stopped at a batch boundary"
+                return
         if self.m.two_way:
             rest = list(self._target_changes.values())
             self._target_changes.clear()
@@ -938,6 +945,7 @@ def run_pass(
     full: bool = False,
     progress: ProgressFn | None = None,
     connections: Connections | None = None,
+    stop: threading.Event | None = None,
 ) -> PassResult:
     """Run one pass of one mapping, opening (and closing) its connectors unless given."""
     own = connections is None
@@ -951,6 +959,7 @@ def run_pass(
             dry_run=dry_run,
             full=full,
             progress=progress,
+            stop=stop,
         ).run()
     finally:
         if own:
