@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from imapclient import IMAPClient, SocketTimeout  # type: ignore[import-untyped]
 from imapclient.exceptions import LoginError  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from connectors.mail_build import build_message, make_message_id
 from connectors.mail_parse import (
@@ -77,6 +77,8 @@ class ImapSettings(BaseModel):
     host: str
     port: int = 993
     security: Literal["ssl", "starttls", "none"] = "ssl"
+    allow_plaintext: bool = False
+    """`security: none` sends the password in clear: refused unless the host is loopback or this is set."""
     username: str
     password: SecretStr
     folders: list[str] = Field(default_factory=lambda: ["INBOX"])
@@ -95,6 +97,19 @@ class ImapSettings(BaseModel):
     """How often a waiting IDLE looks at its stop flag and its socket."""
     reconnect_max_seconds: float = Field(60.0, gt=0)
     retries: int = Field(3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _no_clear_text_password_over_the_network(self) -> ImapSettings:
+        refuse_plaintext(self.security, self.host, self.allow_plaintext)
+        return self
+
+
+def refuse_plaintext(security: str, host: str, allowed: bool) -> None:
+    """Shared by IMAP and SMTP settings: a password in clear leaves this machine only when asked to."""
+    if security == "none" and not allowed and host not in ("127.0.0.1", "::1", "localhost"):
+        raise ValueError(
+            "security: none would send the password in clear; use ssl or starttls, or set allow_plaintext"
+        )
 
 
 @dataclass
@@ -257,6 +272,10 @@ class ImapConnector:
                 last.update(newest)
             last["last_uid"] = chunk[-1]
             yield Batch(records, {"folder": stream, "uidvalidity": uidvalidity, **last}, problems)
+        if not uids and isinstance(cursor, dict) and cursor.get("uidvalidity") != uidvalidity:
+            # Nothing new after a UIDVALIDITY change: still hand back the new cursor, or every
+            # later read would redo the costly re-matching.
+            yield Batch([], {"folder": stream, "uidvalidity": uidvalidity, **last})
 
     def _pending(self, folder: str, cursor: Cursor | None) -> tuple[list[int], int, dict[str, Any]]:
         info = self._select(folder, readonly=True)

@@ -22,9 +22,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from connectors.imap import ImapConnector, ImapSettings
+from connectors.imap import ImapConnector, ImapSettings, refuse_plaintext
 from connectors.mail_build import addresses, build_message, make_message_id
 from syncd.errors import ConfigError, ConnectionDown, RecordError, TransientError
 from syncd.records import (
@@ -60,6 +60,8 @@ class SmtpSettings(BaseModel):
     host: str
     port: int = 587
     security: Literal["starttls", "ssl", "none"] = "starttls"
+    allow_plaintext: bool = False
+    """`security: none` sends the password and mail in clear: refused unless the host is loopback or this is set."""
     username: str | None = None
     password: SecretStr | None = None
     ca_file: Path | None = None
@@ -71,6 +73,11 @@ class SmtpSettings(BaseModel):
     sent_copy: SentCopySettings | None = None
     retries: int = Field(3, ge=0, le=10)
     local_hostname: str | None = None
+
+    @model_validator(mode="after")
+    def _no_clear_text_over_the_network(self) -> SmtpSettings:
+        refuse_plaintext(self.security, self.host, self.allow_plaintext)
+        return self
 
 
 FIELDS = (

@@ -197,6 +197,23 @@ def test_uidvalidity_change_without_the_last_message_rereads_the_folder(
     assert _keys(batches) == ["<order-1@example.com>", "<order-5@example.com>"]
 
 
+def test_uidvalidity_change_with_nothing_new_still_moves_the_cursor(
+    account: Account, other: IMAPClient
+) -> None:
+    other.create_folder("Orders")
+    other.append("Orders", _mail(1))
+    conn = ImapConnector("mail", _settings(account, folders=["Orders"]))
+    try:
+        _, cursor = _read_all(conn, stream="Orders")
+        _recreate(other, "Orders", [_mail(1)])
+        batches, after = _read_all(conn, cursor, stream="Orders")
+    finally:
+        conn.close()
+    assert _keys(batches) == []
+    assert after["uidvalidity"] != cursor["uidvalidity"]
+    assert after["last_key"] == "<order-1@example.com>"
+
+
 def test_header_filter_decides_which_bodies_are_read(connector: ImapConnector, other: IMAPClient) -> None:
     other.append("INBOX", _mail(1, subject="Invoice 1"))
     other.append("INBOX", _mail(2, subject="Newsletter"))
@@ -299,6 +316,11 @@ def test_wrong_password_is_a_config_error_without_the_password(account: Account)
     with pytest.raises(ConfigError) as caught:
         conn.connect()
     assert "wrong-secret-123" not in str(caught.value)
+
+
+def test_clear_text_password_to_a_remote_host_is_refused_by_the_settings() -> None:
+    with pytest.raises(ValueError, match="in clear"):
+        ImapSettings(host="mail.example.com", security="none", username="u", password="p")
 
 
 def test_every_corpus_message_appended_is_accounted_for(connector: ImapConnector, other: IMAPClient) -> None:
