@@ -17,6 +17,7 @@ from syncd.errors import ConfigError, ConnectionDown
 from syncd.records import Batch, Op, WriteOp
 
 from .dovecot import Account
+from .split_proxy import SplitProxy
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "mail"
 
@@ -445,3 +446,22 @@ def test_certificate_from_an_untrusted_ca_is_refused_as_connection_down(account:
     conn = ImapConnector("mail", _tls_settings(account, "ssl", trusted=False))
     with pytest.raises(ConnectionDown):
         conn.connect()
+
+
+def test_idle_response_split_across_segments_reconnects_and_still_wakes(
+    account: Account, other: IMAPClient
+) -> None:
+    proxy = SplitProxy(account.port)
+    conn = ImapConnector("mail", _settings(account, port=proxy.port, idle_poll_seconds=0.2))
+    watcher = _Watcher(conn)
+    try:
+        watcher.wait_for_wakeup()
+        _wait_until(lambda: conn.watch_stats["INBOX"].idling)
+        proxy.split.set()
+        other.append("INBOX", _mail(1))
+        watcher.wait_for_wakeup()
+        assert watcher.thread.is_alive()
+        assert conn.watch_stats["INBOX"].reconnects >= 1  # the abort was met and survived
+    finally:
+        watcher.close()
+        proxy.close()
