@@ -15,6 +15,7 @@ loses nothing.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import imaplib
 import logging
@@ -214,7 +215,12 @@ class ImapConnector:
 
     def _select(self, folder: str, readonly: bool) -> dict[bytes, Any]:
         client = self._session()
-        info: dict[bytes, Any] = client.select_folder(folder, readonly=readonly)
+        try:
+            info: dict[bytes, Any] = client.select_folder(folder, readonly=readonly)
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as exc:
+            raise ConfigError(f"{self.name}: cannot open folder {folder!r}: {_text(exc)}") from exc
         self._selected = (folder, readonly)
         return info
 
@@ -232,25 +238,30 @@ class ImapConnector:
         for attempt in range(self.settings.retries + 1):
             try:
                 return call()
-            except _DROPPED as exc:
+            except _DROPPED as exc:  # before IMAP4.error: imaplib's abort is a subclass of it
                 self._drop()
                 if attempt == self.settings.retries:
                     raise ConnectionDown(
                         f"{self.name}: {what}: connection lost ({type(exc).__name__})"
                     ) from exc
                 log.info("%s: %s: connection lost, reconnecting", self.name, what)
-                time.sleep(delay)
-                delay = min(delay * 2, self.settings.reconnect_max_seconds)
+            except imaplib.IMAP4.error as exc:
+                # A NO or BAD we did not expect: the server is unwell or unlike IMAP; back off.
+                raise ConnectionDown(f"{self.name}: {what}: server refused: {_text(exc)}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, self.settings.reconnect_max_seconds)
         raise AssertionError("unreachable")
 
     def close(self) -> None:
+        """Log out politely; safe to call twice and on a connection that already died."""
         client, self._client, self._selected = self._client, None, None
         if client is not None:
             try:
                 client.logout()
             except Exception:
                 log.debug("%s: logout failed", self.name, exc_info=True)
-                client.shutdown()
+                with contextlib.suppress(Exception):
+                    client.shutdown()
 
     # -- streams ------------------------------------------------------------------------------
 
@@ -370,13 +381,13 @@ class ImapConnector:
     # -- find / write -------------------------------------------------------------------------
 
     def find(self, stream: str, field: str, values: Collection[str]) -> dict[str, str]:
-        """Message-ID -> key for messages present in the folder (one SEARCH per value)."""
+        """Message-ID (or "sha256:..." key) -> key, for the messages present in the folder."""
         if field != "message_id":
             raise ConfigError(f"{self.name}: messages can only be found by message_id, not {field}")
 
         def search() -> dict[str, str]:
             self._select(stream, readonly=True)
-            return {v: v for v in values if self._uids_by_message_id(v)}
+            return {v: v for v in values if self._uids_for_keys([v])}
 
         return self._retrying(f"search {stream}", search)
 
@@ -629,3 +640,10 @@ def _quietly_close(client: IMAPClient) -> None:
         client.shutdown()
     except Exception:
         log.debug("closing an IDLE connection failed", exc_info=True)
+
+
+def _text(exc: BaseException) -> str:
+    """The server's words from an imaplib error (bytes or text), bounded for logs and dead letters."""
+    arg = exc.args[0] if exc.args else ""
+    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+    return text[:300]

@@ -319,6 +319,27 @@ def test_wrong_password_is_a_config_error_without_the_password(account: Account)
     assert "wrong-secret-123" not in str(caught.value)
 
 
+def test_reading_a_folder_that_does_not_exist_is_a_config_error(connector: ImapConnector) -> None:
+    with pytest.raises(ConfigError, match="No-Such-Folder"):
+        list(connector.read("No-Such-Folder", None))
+
+
+def test_connection_dropped_between_batches_is_resumed_without_losing_mail(account: Account) -> None:
+    with IMAPClient(account.host, port=account.port, ssl=False, timeout=10) as client:
+        client.login(account.username, account.password)
+        for n in (1, 2, 3):
+            client.append("INBOX", _mail(n))
+    conn = ImapConnector("mail", _settings(account, batch_size=1))
+    try:
+        batches = conn.read("INBOX", None)
+        first = next(batches)
+        account.server.doveadm("kick", account.username)
+        rest = list(batches)
+    finally:
+        conn.close()
+    assert _keys([first, *rest]) == [f"<order-{n}@example.com>" for n in (1, 2, 3)]
+
+
 def test_clear_text_password_to_a_remote_host_is_refused_by_the_settings() -> None:
     with pytest.raises(ValueError, match="in clear"):
         ImapSettings(host="mail.example.com", security="none", username="u", password="p")
