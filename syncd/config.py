@@ -34,6 +34,37 @@ class MetricsSettings(_Strict):
     )
 
 
+class ServiceSettings(_Strict):
+    """How `syncd run` schedules passes, backs off, stops and judges itself ready."""
+
+    concurrency: int = Field(4, ge=1, le=64, description="Most mappings that run a pass at the same time.")
+    grace_seconds: float = Field(
+        30,
+        ge=0,
+        description="On SIGTERM/SIGINT, how long running passes get to finish their batch and commit.",
+    )
+    jitter: float = Field(
+        0.1,
+        ge=0,
+        le=0.5,
+        description="Interval schedules are spread by up to this fraction, so mappings drift apart.",
+    )
+    backoff_initial_seconds: float = Field(
+        30, gt=0, description="First wait after a mapping's pass failed (doubles on each failure in a row)."
+    )
+    backoff_max_seconds: float = Field(
+        900, gt=0, description="Longest wait between retries of a failing mapping."
+    )
+    failing_threshold_seconds: float = Field(
+        900,
+        gt=0,
+        description="/readyz turns not-ready when a mapping has been failing for longer than this.",
+    )
+    reload_poll_seconds: float = Field(
+        2, gt=0, description="How often syncd.yaml and the mapping files are checked for changes."
+    )
+
+
 class SyncdSettings(_Strict):
     """`syncd.yaml`: the connections, where the journal lives, and which mapping files to load."""
 
@@ -44,6 +75,7 @@ class SyncdSettings(_Strict):
         description="Glob patterns of mapping files (relative to this file).",
     )
     metrics: MetricsSettings = Field(default_factory=lambda: MetricsSettings())
+    service: ServiceSettings = Field(default_factory=lambda: ServiceSettings())
     events_retention_days: int = Field(
         90,
         ge=1,

@@ -212,7 +212,7 @@ class SyncPass:
         if r.outcome in ("ok", "stopped") and r.counts["failed"]:
             r.outcome = "failures"
         if r.run_id is not None:
-            self.journal.finish_run(r.run_id, r.outcome, r.message or None)
+            self.journal.finish_run(r.run_id, r.outcome, r.message or None, newest_change=r.newest_change)
             self.journal.prune_events(timedelta(days=self.project.settings.events_retention_days))
         return r
 
