@@ -18,6 +18,7 @@ import socket
 import tempfile
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ from syncd.sandbox.tls import make_loopback_tls
 
 JSON_TYPE = "application/json;charset=UTF-8"
 QUERY_PAGE = 2000
+OPEN_CURSORS = 10  # Salesforce keeps 10 query cursors per user; opening an 11th drops the oldest
 COLLECTION_LIMIT = 200
 API_VERSIONS = [f"{v}.0" for v in range(31, 63)]
 DEFAULT_DAILY_LIMIT = 100_000
@@ -168,7 +170,7 @@ class SalesforceSandbox:
         store = OrgStore(self.data_dir / "org.sqlite3" if data_dir is not None else None)
         self.org = Org(objects, store, api_version)
         self.bulk = BulkJobs(self.org)
-        self._cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}
+        self._cursors: OrderedDict[str, tuple[list[dict[str, Any]], int]] = OrderedDict()
         self._cursor_lock = threading.Lock()
         self._server: LoopbackServer | None = None
         self._map = _routes()
@@ -288,9 +290,8 @@ class SalesforceSandbox:
         try:
             endpoint, args = adapter.match()
         except Exception:  # werkzeug's NotFound / MethodNotAllowed / redirects
-            return self._api_response(
-                _json([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], 404),
-                request,
+            return self._with_usage(
+                _json([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], 404)
             )
         kind = _KINDS.get(str(endpoint), str(endpoint))
         if endpoint == "sobject_row" or endpoint == "sobject_ext":
@@ -313,7 +314,7 @@ class SalesforceSandbox:
             if fault is not None:
                 faulted = self._fault(fault, kind)
                 if faulted is not None:
-                    return self._api_response(faulted, request) if is_api else faulted
+                    return self._with_usage(faulted) if is_api else faulted
             if is_api and count:
                 self._spend_api_call()
             if fault == "UNABLE_TO_LOCK_ROW":
@@ -324,12 +325,11 @@ class SalesforceSandbox:
             response = _json(exc.body(), exc.status)
         except RecordFault as exc:
             response = _json(exc.as_request_error().body(), 400)
-        return self._api_response(response, request) if is_api else response
+        return self._with_usage(response) if is_api else response
 
-    def _api_response(self, response: Response, request: Request) -> Response:
+    def _with_usage(self, response: Response) -> Response:
         used, limit = self.api_usage()
         response.headers["Sforce-Limit-Info"] = f"api-usage={used}/{limit}"
-        _ = request
         return response
 
     def _check_session(self, request: Request) -> None:
@@ -586,6 +586,9 @@ class SalesforceSandbox:
             locator = locator or f"01g{uuid.uuid4().hex[:15]}"
             with self._cursor_lock:
                 self._cursors[locator] = (rows, total)
+                self._cursors.move_to_end(locator)
+                while len(self._cursors) > OPEN_CURSORS:
+                    self._cursors.popitem(last=False)
             body["nextRecordsUrl"] = f"/services/data/v{self.api_version}/{resource}/{locator}-{start + size}"
         elif locator:
             with self._cursor_lock:

@@ -194,9 +194,7 @@ class Org:
             if not isinstance(value, str):
                 raise bad("date")
             try:
-                return (
-                    date.fromisoformat(value[:10]).isoformat() if len(value) in {10} else _date_from_dt(value)
-                )
+                return date.fromisoformat(value).isoformat() if len(value) == 10 else _date_from_dt(value)
             except ValueError as exc:
                 raise bad("date") from exc
         if kind == "datetime":
@@ -271,7 +269,7 @@ class Org:
                     "INVALID_CROSS_REFERENCE_KEY", f"{f.label}: id value of incorrect type: {value}", [f.name]
                 )
 
-    def _finish(self, obj: SObjectDef, record: dict[str, Any], creating: bool) -> None:
+    def _finish(self, obj: SObjectDef, record: dict[str, Any]) -> None:
         """Required fields, uniqueness and validation rules: checked on the whole merged record."""
         missing = [
             f.name for f in obj.fields.values() if f.required and f.createable and record.get(f.name) is None
@@ -281,11 +279,7 @@ class Org:
                 "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing
             )
         for f in obj.fields.values():
-            if (
-                (f.unique or (f.external_id and f.unique))
-                and record.get(f.name) is not None
-                and not f.auto_number
-            ):
+            if f.unique and record.get(f.name) is not None and not f.auto_number:
                 clash = [r for r in self.find_by(obj, f, record[f.name]) if r["Id"] != record["Id"]]
                 if clash:
                     raise RecordFault(
@@ -297,7 +291,6 @@ class Org:
             value = record.get(rule.field)
             if value == rule.equals or (isinstance(value, str) and str(rule.equals) == value):
                 raise RecordFault("FIELD_CUSTOM_VALIDATION_EXCEPTION", rule.message, [])
-        _ = creating
 
     def _derive(self, obj: SObjectDef, record: dict[str, Any]) -> None:
         """Fields Salesforce computes: compound Name of people, price book entry names."""
@@ -352,7 +345,7 @@ class Org:
                     record[f.name] = f"{self.store.bump('autonumber:' + obj.name):08d}"
             record.update(values)
             self._derive(obj, record)
-            self._finish(obj, record, creating=True)
+            self._finish(obj, record)
             self.store.put(obj.name, record)
             return str(record["Id"])
 
@@ -365,7 +358,7 @@ class Org:
             record.update(values)
             record.update(LastModifiedDate=stamp, SystemModstamp=stamp, LastModifiedById=self.user_id)
             self._derive(obj, record)
-            self._finish(obj, record, creating=False)
+            self._finish(obj, record)
             self.store.put(obj.name, record)
             return str(record["Id"])
 

@@ -249,7 +249,7 @@ class QueryRunner:
         for _path, chain in columns:
             target = out
             current: Row | None = record
-            for owner, f in chain[:-1]:
+            for _owner, f in chain[:-1]:
                 rel = f.relationship_name or f.name
                 current = self._record(current.get(f.name)) if current else None
                 ref_obj = self.org.objects[f.reference_to[0]]
@@ -263,7 +263,6 @@ class QueryRunner:
                     }
                     target[rel] = nested
                 target = nested
-                _ = owner
             else:
                 last = chain[-1][1]
                 target[last.name] = current.get(last.name) if current else None

@@ -216,3 +216,13 @@ def test_invalid_locator_is_refused(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.query_more("01gNOPE-2000")
     assert caught.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
+def test_only_ten_query_cursors_stay_open(sf: Salesforce) -> None:
+    create_accounts(sf, 2001)
+    oldest = sf.query("SELECT Id FROM Account")["nextRecordsUrl"]
+    for _ in range(10):
+        sf.query("SELECT Id FROM Account")
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.query_more(oldest, identifier_is_url=True)
+    assert caught.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
