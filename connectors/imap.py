@@ -55,6 +55,7 @@ from syncd.records import (
     StreamInfo,
     WriteOp,
     WriteResult,
+    telemetry,
 )
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,9 @@ class WatchStats:
     """What the service exports as gauges, so a dead listener is never silent."""
 
     last_event_monotonic: float = field(default_factory=time.monotonic)
+    """When mail last arrived (or a connection was made, which may have brought some)."""
+    last_alive_monotonic: float = field(default_factory=time.monotonic)
+    """When the server last answered on the watching connection (each NOOP before an IDLE)."""
     wakeups: int = 0
     idle_reissues: int = 0
     reconnects: int = 0
@@ -125,6 +129,19 @@ class WatchStats:
 
     def seconds_since_event(self) -> float:
         return time.monotonic() - self.last_event_monotonic
+
+    def seconds_since_alive(self) -> float:
+        """Grows past `idle_reissue_seconds` only when the listener is dead or stuck."""
+        return time.monotonic() - self.last_alive_monotonic
+
+    def alive(self, connection: str, stream: str) -> None:
+        self.last_alive_monotonic = time.monotonic()
+        telemetry().watch_event(connection, stream)
+
+    def event(self, connection: str, stream: str) -> None:
+        self.wakeups += 1
+        self.last_event_monotonic = self.last_alive_monotonic = time.monotonic()
+        telemetry().watch_event(connection, stream)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,12 +216,15 @@ class ImapConnector:
                 f"{self.name}: IMAP login refused for {s.username} at {s.host}:{s.port}"
             ) from exc
         except ssl.SSLError as exc:
+            telemetry().connection_up(self.name, False)
             raise ConnectionDown(f"{self.name}: TLS with {s.host}:{s.port} failed: {exc.reason}") from exc
         except _DROPPED as exc:
+            telemetry().connection_up(self.name, False)
             raise ConnectionDown(
                 f"{self.name}: cannot reach {s.host}:{s.port}: {type(exc).__name__}"
             ) from exc
         client.normalise_times = False
+        telemetry().connection_up(self.name, True)
         return client
 
     def _session(self) -> IMAPClient:
@@ -214,14 +234,17 @@ class ImapConnector:
         return self._client
 
     def _select(self, folder: str, readonly: bool) -> dict[bytes, Any]:
-        client = self._session()
+        info = self._select_on(self._session(), folder, readonly)
+        self._selected = (folder, readonly)
+        return info
+
+    def _select_on(self, client: IMAPClient, folder: str, readonly: bool) -> dict[bytes, Any]:
         try:
             info: dict[bytes, Any] = client.select_folder(folder, readonly=readonly)
         except imaplib.IMAP4.abort:
             raise
         except imaplib.IMAP4.error as exc:
             raise ConfigError(f"{self.name}: cannot open folder {folder!r}: {_text(exc)}") from exc
-        self._selected = (folder, readonly)
         return info
 
     def _drop(self) -> None:
@@ -232,22 +255,36 @@ class ImapConnector:
             except Exception:  # already dead: nothing more to release
                 log.debug("%s: shutdown of a dropped connection failed", self.name, exc_info=True)
 
-    def _retrying(self, what: str, call: Callable[[], T]) -> T:
-        """Run `call`, reconnecting after a dropped connection; the call must be safe to repeat."""
+    def _retrying(self, operation: str, folder: str, call: Callable[[], T]) -> T:
+        """Run `call`, reconnecting after a dropped connection; the call must be safe to repeat.
+
+        `operation` is a fixed word ("fetch", "append" ...) so telemetry labels stay bounded.
+        """
         delay = 0.2
+        sink = telemetry()
         for attempt in range(self.settings.retries + 1):
+            started = time.monotonic()
             try:
-                return call()
+                result = call()
             except _DROPPED as exc:  # before IMAP4.error: imaplib's abort is a subclass of it
+                sink.api_call(self.name, operation, "transient", time.monotonic() - started)
                 self._drop()
                 if attempt == self.settings.retries:
+                    sink.connection_up(self.name, False)
                     raise ConnectionDown(
-                        f"{self.name}: {what}: connection lost ({type(exc).__name__})"
+                        f"{self.name}: {operation} in {folder}: connection lost ({type(exc).__name__})"
                     ) from exc
-                log.info("%s: %s: connection lost, reconnecting", self.name, what)
+                sink.retry(self.name, operation, "connection-lost")
+                log.info("%s: %s in %s: connection lost, reconnecting", self.name, operation, folder)
             except imaplib.IMAP4.error as exc:
                 # A NO or BAD we did not expect: the server is unwell or unlike IMAP; back off.
-                raise ConnectionDown(f"{self.name}: {what}: server refused: {_text(exc)}") from exc
+                sink.api_call(self.name, operation, "error", time.monotonic() - started)
+                raise ConnectionDown(
+                    f"{self.name}: {operation} in {folder}: server refused: {_text(exc)}"
+                ) from exc
+            else:
+                sink.api_call(self.name, operation, "ok", time.monotonic() - started)
+                return result
             time.sleep(delay)
             delay = min(delay * 2, self.settings.reconnect_max_seconds)
         raise AssertionError("unreachable")
@@ -273,12 +310,12 @@ class ImapConnector:
 
     def read(self, stream: str, cursor: Cursor | None, keep: HeaderFilter | None = None) -> Iterator[Batch]:
         """Batches of messages after `cursor`, oldest first; each batch's cursor resumes after it."""
-        uids, uidvalidity, resume = self._retrying(f"list {stream}", lambda: self._pending(stream, cursor))
+        uids, uidvalidity, resume = self._retrying("list", stream, lambda: self._pending(stream, cursor))
         last: dict[str, Any] = dict(resume)
         for start in range(0, len(uids), self.settings.batch_size):
             chunk = uids[start : start + self.settings.batch_size]
             fetch = functools.partial(self._fetch, stream, chunk, keep)
-            records, problems, newest = self._retrying(f"fetch {stream}", fetch)
+            records, problems, newest = self._retrying("fetch", stream, fetch)
             if newest is not None:
                 last.update(newest)
             last["last_uid"] = chunk[-1]
@@ -389,7 +426,7 @@ class ImapConnector:
             self._select(stream, readonly=True)
             return {v: v for v in values if self._uids_for_keys([v])}
 
-        return self._retrying(f"search {stream}", search)
+        return self._retrying("search", stream, search)
 
     def _uids_by_message_id(self, message_id: str) -> list[int]:
         found: list[int] = self._session().search(["HEADER", "Message-ID", message_id])
@@ -410,7 +447,7 @@ class ImapConnector:
             if not op.key:
                 raise RecordError("validation", "delete needs the message key", code="NO_KEY")
             # Deleting what is already gone is success: the outcome the engine asked for holds.
-            self._retrying(f"delete in {folder}", lambda: self._delete(folder, str(op.key)))
+            self._retrying("delete", folder, lambda: self._delete(folder, str(op.key)))
             return WriteResult(True, op.key)
         if op.op is Op.UPDATE:
             raise RecordError(
@@ -427,9 +464,7 @@ class ImapConnector:
 
     def append_raw(self, folder: str, message_id: str, raw: bytes, flags: Sequence[str] = ()) -> WriteResult:
         """APPEND `raw` unless a message with `message_id` is already in `folder` (used for Sent copies)."""
-        return self._retrying(
-            f"append to {folder}", lambda: self._append_once(folder, message_id, raw, flags)
-        )
+        return self._retrying("append", folder, lambda: self._append_once(folder, message_id, raw, flags))
 
     def _append_once(self, folder: str, message_id: str, raw: bytes, flags: Sequence[str]) -> WriteResult:
         self._select(folder, readonly=True)
@@ -462,9 +497,7 @@ class ImapConnector:
             raise ConfigError(f"{self.name}: unknown post-action {action!r}: use flag, seen or move")
         if action == "move" and not target:
             raise ConfigError(f"{self.name}: post-action move needs a target folder")
-        return self._retrying(
-            f"{action} in {stream}", lambda: self._post_action(stream, keys, action, target)
-        )
+        return self._retrying(action, stream, lambda: self._post_action(stream, keys, action, target))
 
     def _post_action(self, folder: str, keys: Sequence[str], action: str, target: str | None) -> list[str]:
         self._select(folder, readonly=False)
@@ -515,15 +548,14 @@ class ImapConnector:
             client: IMAPClient | None = None
             try:
                 client = self.connect()
-                client.select_folder(stream, readonly=True)
+                self._select_on(client, stream, readonly=True)
                 delay = 0.5
                 if not first:
                     stats.reconnects += 1
                 first = False
                 # Mail that came before IDLE started (or while disconnected) would wait for the
                 # next message to be noticed: wake the caller once per connection to read it.
-                stats.wakeups += 1
-                stats.last_event_monotonic = time.monotonic()
+                stats.event(self.name, stream)
                 yield
                 yield from self._idle_loop(client, stream, stop, stats)
             except _DROPPED as exc:
@@ -552,6 +584,7 @@ class ImapConnector:
         """
         while not stop.is_set():
             _, pending = client.noop()
+            stats.alive(self.name, stream)
             changed = any(_is_change(r) for r in pending)
             if not changed:
                 client.idle()
@@ -572,8 +605,7 @@ class ImapConnector:
             if stop.is_set():
                 return
             if changed:
-                stats.wakeups += 1
-                stats.last_event_monotonic = time.monotonic()
+                stats.event(self.name, stream)
                 yield
             else:
                 stats.idle_reissues += 1

@@ -36,6 +36,7 @@ from syncd.records import (
     StreamInfo,
     WriteOp,
     WriteResult,
+    telemetry,
 )
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ class SmtpConnector:
                 password = s.password.get_secret_value() if s.password else ""
                 smtp.login(s.username, password)
         except smtplib.SMTPAuthenticationError as exc:
+            telemetry().connection_up(self.name, False)
             raise ConfigError(
                 f"{self.name}: SMTP login refused for {s.username} at {s.host}:{s.port}"
             ) from exc
@@ -155,6 +157,7 @@ class SmtpConnector:
             raise ConnectionDown(
                 f"{self.name}: cannot reach {s.host}:{s.port}: {type(exc).__name__}"
             ) from exc
+        telemetry().connection_up(self.name, True)
         return smtp
 
     def _session(self) -> smtplib.SMTP:
@@ -225,25 +228,40 @@ class SmtpConnector:
         return WriteResult(True, message_id, created=True)
 
     def _deliver(self, sender: str, recipients: list[str], raw: bytes) -> None:
+        """Hand the message to the server, retrying what the server calls temporary.
+
+        A connection lost after DATA but before the server's reply is retried too: the message
+        may then arrive twice. SMTP offers no way to ask; the Sent-folder check cannot see it either.
+        """
         delay = 0.5
+        sink = telemetry()
         for attempt in range(self.settings.retries + 1):
+            started = time.monotonic()
             try:
                 refused = self._session().sendmail(sender, recipients, raw)
             except smtplib.SMTPRecipientsRefused as exc:
+                sink.api_call(self.name, "send", "error", time.monotonic() - started)
                 code, text = _first(exc.recipients.values())
                 raise _record_error(code, text, "every recipient was refused") from exc
             except smtplib.SMTPSenderRefused as exc:
+                sink.api_call(self.name, "send", "error", time.monotonic() - started)
                 raise _record_error(exc.smtp_code, exc.smtp_error, "sender refused") from exc
             except smtplib.SMTPDataError as exc:
+                sink.api_call(self.name, "send", "error", time.monotonic() - started)
                 if not 400 <= exc.smtp_code < 500 or attempt == self.settings.retries:
                     raise _record_error(exc.smtp_code, exc.smtp_error, "message refused") from exc
                 self._drop()
+                sink.retry(self.name, "send", "deferred")
                 log.info("%s: server deferred the message (%s); retrying", self.name, exc.smtp_code)
             except _DROPPED as exc:
+                sink.api_call(self.name, "send", "transient", time.monotonic() - started)
                 self._drop()
                 if attempt == self.settings.retries:
+                    sink.connection_up(self.name, False)
                     raise ConnectionDown(f"{self.name}: SMTP connection lost: {type(exc).__name__}") from exc
+                sink.retry(self.name, "send", "connection-lost")
             else:
+                sink.api_call(self.name, "send", "ok", time.monotonic() - started)
                 if refused:
                     # Accepted for some: it went out, so it must not be sent again. Count, no addresses.
                     log.warning(

@@ -14,7 +14,7 @@ from imapclient import IMAPClient  # type: ignore[import-untyped]
 
 from connectors.imap import ImapConnector, ImapSettings
 from syncd.errors import ConfigError, ConnectionDown
-from syncd.records import Batch, Op, WriteOp
+from syncd.records import Batch, Op, Telemetry, WriteOp, set_telemetry, telemetry
 
 from .dovecot import Account
 from .split_proxy import SplitProxy
@@ -486,3 +486,48 @@ def test_idle_response_split_across_segments_reconnects_and_still_wakes(
     finally:
         watcher.close()
         proxy.close()
+
+
+# -- telemetry --------------------------------------------------------------------------------------
+
+
+class _Recorder(Telemetry):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str]] = []
+        self.watch_events: list[tuple[str, str]] = []
+
+    def api_call(self, connection: str, operation: str, outcome: str, seconds: float = 0.0) -> None:
+        self.calls.append((connection, operation, outcome))
+
+    def watch_event(self, connection: str, stream: str) -> None:
+        self.watch_events.append((connection, stream))
+
+
+@pytest.fixture
+def recorder() -> Iterator[_Recorder]:
+    previous = telemetry()
+    sink = _Recorder()
+    set_telemetry(sink)
+    yield sink
+    set_telemetry(previous)
+
+
+def test_reads_report_each_server_call_with_bounded_labels(
+    connector: ImapConnector, other: IMAPClient, recorder: _Recorder
+) -> None:
+    other.append("INBOX", _mail(1))
+    _read_all(connector)
+    assert ("mail", "list", "ok") in recorder.calls and ("mail", "fetch", "ok") in recorder.calls
+    assert all("@" not in part for call in recorder.calls for part in call)
+
+
+def test_watch_reports_liveness_so_a_dead_listener_is_visible(account: Account, recorder: _Recorder) -> None:
+    conn = ImapConnector("mail", _settings(account, idle_reissue_seconds=0.2, idle_poll_seconds=0.1))
+    watcher = _Watcher(conn)
+    try:
+        watcher.wait_for_wakeup()
+        _wait_until(lambda: conn.watch_stats["INBOX"].idle_reissues >= 2)
+    finally:
+        watcher.close()
+    # one event for the connection, then one per NOOP liveness check before each IDLE
+    assert recorder.watch_events.count(("mail", "INBOX")) >= 3
