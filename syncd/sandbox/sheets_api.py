@@ -499,7 +499,10 @@ def grid_data(sheet: Sheet, b: a1.Bounded) -> dict[str, Any]:
         data["rowData"] = row_data
     data["rowMetadata"] = [{"pixelSize": 21} for _ in range(b.rows)]
     data["columnMetadata"] = [
-        {"pixelSize": sheet.column_pixels.get(c, 100)} for c in range(b.start_col, b.end_col)
+        {"hiddenByUser": True, "pixelSize": sheet.column_pixels.get(c, 100)}
+        if c in sheet.hidden_columns
+        else {"pixelSize": sheet.column_pixels.get(c, 100)}
+        for c in range(b.start_col, b.end_col)
     ]
     return data
 

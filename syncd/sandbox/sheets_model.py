@@ -91,6 +91,7 @@ class Sheet:
     row_groups: list[dict[str, Any]] = field(default_factory=list)
     column_groups: list[dict[str, Any]] = field(default_factory=list)
     column_pixels: dict[int, int] = field(default_factory=dict)
+    hidden_columns: set[int] = field(default_factory=set)
     #: Last "human" edit per 0-based row (back-door edits only), seconds since the epoch.
     edited: dict[int, float] = field(default_factory=dict)
 
@@ -154,6 +155,7 @@ class Sheet:
             for line in self.rows:
                 if start < len(line):
                     line[start:start] = [None] * count
+            self.hidden_columns = {c + count if c >= start else c for c in self.hidden_columns}
             self.props["gridProperties"]["columnCount"] = self.col_count + count
 
     def delete(self, dimension: str, start: int, end: int) -> None:
@@ -167,6 +169,9 @@ class Sheet:
         else:
             for line in self.rows:
                 del line[start:end]
+            self.hidden_columns = {
+                c - (end - start) if c >= end else c for c in self.hidden_columns if not start <= c < end
+            }
             self.props["gridProperties"]["columnCount"] = self.col_count - (end - start)
 
     def truncate(self) -> None:
@@ -183,6 +188,7 @@ class Sheet:
             row_groups=copy.deepcopy(self.row_groups),
             column_groups=copy.deepcopy(self.column_groups),
             column_pixels=dict(self.column_pixels),
+            hidden_columns=set(self.hidden_columns),
             edited=dict(self.edited),
         )
 
@@ -194,6 +200,7 @@ class Sheet:
             "row_groups": self.row_groups,
             "column_groups": self.column_groups,
             "column_pixels": {str(k): v for k, v in self.column_pixels.items()},
+            "hidden_columns": sorted(self.hidden_columns),
         }
 
     @staticmethod
@@ -205,6 +212,7 @@ class Sheet:
             row_groups=data.get("row_groups", []),
             column_groups=data.get("column_groups", []),
             column_pixels={int(k): v for k, v in data.get("column_pixels", {}).items()},
+            hidden_columns=set(data.get("hidden_columns", [])),
         )
 
 

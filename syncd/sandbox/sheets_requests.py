@@ -438,6 +438,27 @@ def auto_resize_dimensions(book: Spreadsheet, req: dict[str, Any], where: str) -
     return {}
 
 
+def update_dimension_properties(book: Spreadsheet, req: dict[str, Any], where: str) -> dict[str, Any]:
+    """Column widths and hiding (what the connector uses to hide its `syncd id` column); row sizes are
+    accepted and not kept, since nothing reads them back."""
+    sheet, dimension, start, end = _dimension_range(book, req.get("range", {}), where)
+    fields = req.get("fields", "")
+    if not fields:
+        raise RequestError(f"Invalid {where}: At least one field must be updated, but 'fields' is empty.")
+    props = req.get("properties", {})
+    paths = {p[0] for p in _mask_paths(fields)}
+    if dimension == "COLUMNS":
+        for c in range(start, end):
+            if "hiddenByUser" in paths or "*" in paths:
+                if props.get("hiddenByUser"):
+                    sheet.hidden_columns.add(c)
+                else:
+                    sheet.hidden_columns.discard(c)
+            if ("pixelSize" in paths or "*" in paths) and "pixelSize" in props:
+                sheet.column_pixels[c] = int(props["pixelSize"])
+    return {}
+
+
 def _copy_block(sheet: Sheet, r0: int, r1: int, c0: int, c1: int) -> list[list[Cell | None]]:
     return [[sheet.cell(r, c) for c in range(c0, c1)] for r in range(r0, r1)]
 
@@ -516,6 +537,7 @@ HANDLERS: dict[str, Handler] = {
     "addDimensionGroup": add_dimension_group,
     "deleteDimensionGroup": delete_dimension_group,
     "autoResizeDimensions": auto_resize_dimensions,
+    "updateDimensionProperties": update_dimension_properties,
     "copyPaste": copy_paste,
     "cutPaste": cut_paste,
     "setDataValidation": set_data_validation,
