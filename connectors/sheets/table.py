@@ -1,0 +1,166 @@
+"""A worksheet read as a table: a header row naming the columns, one key column, rows below.
+
+Columns are found by header name on every read, so a user who reorders or inserts columns between
+passes breaks nothing; a header the table cannot be read with (a duplicate, or a blank one above
+data) stops the stream with an error naming the cells, because guessing would write into the wrong
+column.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gspread.utils import absolute_range_name, rowcol_to_a1
+
+from syncd.errors import ConfigError
+from syncd.records import JSONValue, to_jsonable
+
+_ECHO = re.compile(r"!([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?$")
+
+FORMULA_TRIGGERS = frozenset("=+-@")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def runs_as_formula(text: str) -> bool:
+    """True when a person re-entering `text` in a cell would turn it into a formula.
+
+    RAW writes never make formulas, but the value must also stay inert when someone edits the cell
+    or exports the sheet to Excel. Plain signed numbers are numbers, not formulas.
+    """
+    if text.startswith(("\t", "\r")):
+        return True
+    stripped = text.strip()
+    if not stripped or stripped[0] not in FORMULA_TRIGGERS:
+        return False
+    return _PLAIN_NUMBER.fullmatch(stripped) is None
+
+
+def _needs_quote(text: str) -> bool:
+    while True:
+        if runs_as_formula(text):
+            return True
+        if not text.startswith("'"):
+            return False
+        text = text[1:]
+
+
+def neutralise(text: str) -> str:
+    """`text` with a leading apostrophe if it would run as a formula (a bijection, see `restore`)."""
+    return "'" + text if _needs_quote(text) else text
+
+
+def restore(stored: str) -> str:
+    """The value `neutralise` turned into `stored`; other text unchanged."""
+    return stored[1:] if stored.startswith("'") and _needs_quote(stored[1:]) else stored
+
+
+def column_letter(index: int) -> str:
+    """0-based column index -> letters."""
+    return rowcol_to_a1(1, index + 1)[:-1]
+
+
+def cell_text(value: Any) -> str:
+    """A cell value as the text a key is compared by ("1001" for the number 1001)."""
+    value = to_jsonable(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    return str(value).strip()
+
+
+def grid_size(echoed_range: str) -> tuple[int, int]:
+    """(rows, columns) of a sheet from the range the API echoes for a whole-sheet read."""
+    m = _ECHO.search(echoed_range)
+    if not m or not m.group(3):
+        return 1, 1
+    end_col = 0
+    for ch in m.group(3):
+        end_col = end_col * 26 + ord(ch) - 64
+    return int(m.group(4)), end_col
+
+
+@dataclass
+class SheetTable:
+    title: str
+    header_row: int
+    headers: list[str]
+    columns: dict[str, int]
+    rows: list[list[Any]]
+    key_column: str
+    row_count: int
+    col_count: int
+
+    @classmethod
+    def parse(
+        cls, title: str, value_range: Mapping[str, Any], header_row: int, key: str | None
+    ) -> SheetTable:
+        values: list[list[Any]] = value_range.get("values", [])
+        row_count, col_count = grid_size(str(value_range.get("range", "")))
+        header_cells = values[header_row - 1] if len(values) >= header_row else []
+        data = values[header_row:]
+        headers = [cell_text(v) for v in header_cells]
+        width = max([len(headers), *(len(r) for r in data)], default=0)
+        headers += [""] * (width - len(headers))
+        columns: dict[str, int] = {}
+        problems: list[str] = []
+        for index, name in enumerate(headers):
+            cell = f"{title}!{column_letter(index)}{header_row}"
+            if not name:
+                filled = next((i for i, r in enumerate(data) if index < len(r) and cell_text(r[index])), None)
+                if filled is not None:
+                    problems.append(
+                        f"{cell} has no header but {column_letter(index)}{header_row + 1 + filled} holds data"
+                    )
+                continue
+            if name in columns:
+                first = f"{title}!{column_letter(columns[name])}{header_row}"
+                problems.append(f"{first} and {cell} are both headed {name!r}")
+                continue
+            columns[name] = index
+        if problems:
+            raise ConfigError(f"worksheet {title!r} cannot be read as a table: " + "; ".join(problems))
+        key_column = key or next((h for h in headers if h), "")
+        return cls(title, header_row, headers, columns, data, key_column, row_count, col_count)
+
+    @property
+    def has_key_column(self) -> bool:
+        return self.key_column in self.columns
+
+    def sheet_row(self, index: int) -> int:
+        """1-based sheet row of data row `index`."""
+        return self.header_row + 1 + index
+
+    def place(self, index: int) -> str:
+        column = self.columns.get(self.key_column, 0)
+        return f"{self.title}!{column_letter(column)}{self.sheet_row(index)}"
+
+    def cell(self, row: list[Any], column: int) -> Any:
+        return row[column] if column < len(row) else None
+
+    def key_of(self, row: list[Any]) -> str:
+        if not self.has_key_column:
+            return ""
+        return cell_text(self.cell(row, self.columns[self.key_column]))
+
+    def is_blank(self, row: list[Any]) -> bool:
+        return all(cell_text(v) == "" for v in row)
+
+    def fields_of(self, row: list[Any], formula_columns: frozenset[str]) -> dict[str, JSONValue]:
+        fields: dict[str, JSONValue] = {}
+        for name, index in self.columns.items():
+            value = to_jsonable(self.cell(row, index))
+            if value == "":
+                value = None
+            elif isinstance(value, str) and name not in formula_columns:
+                value = restore(value)
+            fields[name] = value
+        return fields
+
+    def range_a1(self, first_row: int, last_row: int, first_col: int, last_col: int) -> str:
+        """A1 range (1-based rows, 0-based columns), quoted with the sheet title."""
+        cells = f"{column_letter(first_col)}{first_row}:{column_letter(last_col)}{last_row}"
+        return absolute_range_name(self.title, cells)

@@ -1,0 +1,322 @@
+"""The Sheets connector against the Sheets sandbox over HTTPS, with service-account auth as in production.
+
+The sandbox's back door plays the person editing the sheet; the connector is only reached through
+its protocol methods.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.sheets import SheetsConnector, SheetsSettings
+from connectors.sheets.settings import SYNCD_ID
+from syncd.errors import BudgetExhausted, ConfigError
+from syncd.records import Batch, Op, Record, WriteOp
+from syncd.sandbox.knobs import FaultPlan
+from syncd.sandbox.sheets import SheetsSandbox
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+ROSTER = [["Email", "Name", "City"], ["ann@x.org", "Ann", "Oslo"], ["bob@x.org", "Bob", "Rome"]]
+INJECTIONS = ['=HYPERLINK("https://evil.example","click")', "+cmd|' /C calc'!A0", "@SUM(1)", "-2+3", " =1+1"]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SheetsSandbox]:
+    with SheetsSandbox() as sandbox:
+        sandbox.quotas.read_per_minute = sandbox.quotas.write_per_minute = None
+        yield sandbox
+
+
+@pytest.fixture
+def sheets(server: SheetsSandbox) -> Iterator[SheetsSandbox]:
+    server.knobs.clear_faults()
+    server.knobs.reset_counts()
+    yield server
+    server.knobs.clear_faults()
+
+
+def connect(server: SheetsSandbox, key: str, **extra: Any) -> SheetsConnector:
+    info = server.info()
+    settings = SheetsSettings(
+        spreadsheet=key,
+        service_account_file=Path(info["service_account_file"]),
+        endpoint=info["base_url"],
+        ca_file=Path(info["ca_file"]),
+        backoff_seconds=0.001,
+        backoff_max_seconds=0.01,
+        **extra,
+    )
+    connector = SheetsConnector("roster", settings, Path("."))
+    connector.client.sleep = lambda seconds: None
+    return connector
+
+
+def read_all(connector: SheetsConnector, stream: str, cursor: Any = None) -> tuple[list[Record], Batch]:
+    batches = list(connector.read(stream, cursor))
+    return [r for b in batches for r in b.records], batches[-1]
+
+
+def test_streams_list_worksheets_with_their_headers(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER, "Orders": [["No", "Qty"]]})
+    infos = {i.name: i for i in connect(sheets, key).streams()}
+    assert infos["Clients"].key_field == "Email"
+    assert infos["Clients"].field_names() == ["Email", "Name", "City"]
+    assert infos["Orders"].field_names() == ["No", "Qty"]
+
+
+def test_first_read_returns_every_row_and_a_second_nothing(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    records, last = read_all(connector, "Clients")
+    assert [(r.key, dict(r.fields)) for r in records] == [
+        ("ann@x.org", {"Email": "ann@x.org", "Name": "Ann", "City": "Oslo"}),
+        ("bob@x.org", {"Email": "bob@x.org", "Name": "Bob", "City": "Rome"}),
+    ]
+    assert read_all(connector, "Clients", last.cursor)[0] == []
+
+
+def test_a_read_is_one_values_call_per_worksheet(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    sheets.knobs.reset_counts()
+    read_all(connect(sheets, key), "Clients")
+    assert sheets.knobs.calls == {"values.batchGet": 1}
+
+
+def test_only_changed_rows_come_out_and_deleted_rows_are_reported(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    _, last = read_all(connector, "Clients")
+    sheets.set_values(key, "Clients", (1, 2), [["Bergen"]])
+    sheets.set_values(key, "Clients", (2, 0), [["", "", ""]])
+    records, _ = read_all(connector, "Clients", last.cursor)
+    assert [(r.key, r.deleted, r.fields.get("City")) for r in records] == [
+        ("ann@x.org", False, "Bergen"),
+        ("bob@x.org", True, None),
+    ]
+
+
+def test_a_row_with_a_blank_key_is_reported_not_skipped(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": [*ROSTER, ["", "Nobody", "Paris"]]})
+    records, last = read_all(connect(sheets, key), "Clients")
+    assert len(records) == 2
+    assert [(p.category, p.place) for p in last.problems] == [("bad-input", "Clients!A4")]
+
+
+def test_duplicate_headers_are_an_error_naming_both_cells(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": [["Email", "Name", "Email"], ["a", "b", "c"]]})
+    with pytest.raises(ConfigError, match=r"Clients!A1 and Clients!C1 are both headed 'Email'"):
+        read_all(connect(sheets, key), "Clients")
+
+
+def test_a_blank_header_over_data_is_an_error_naming_the_cells(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": [["Email", "", "City"], ["a", "b", "c"]]})
+    with pytest.raises(ConfigError, match=r"Clients!B1 has no header but B2 holds data"):
+        read_all(connect(sheets, key), "Clients")
+
+
+def test_a_column_inserted_between_passes_changes_nothing_and_writes_still_land(
+    sheets: SheetsSandbox,
+) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    _, last = read_all(connector, "Clients")
+    session = sheets.session()
+    insert = {
+        "insertDimension": {"range": {"sheetId": 0, "dimension": "COLUMNS", "startIndex": 1, "endIndex": 2}}
+    }
+    session.post(
+        f"https://sheets.googleapis.com/v4/spreadsheets/{key}:batchUpdate", json={"requests": [insert]}
+    )
+    sheets.set_values(key, "Clients", (0, 1), [["Phone"]])
+    assert read_all(connector, "Clients", last.cursor)[0] == []
+    assert connector.write("Clients", [WriteOp(Op.UPDATE, {"City": "Turin"}, key="bob@x.org")])[0].ok
+    assert sheets.values(key, "Clients")[2] == ["bob@x.org", "", "Bob", "Turin"]
+
+
+def test_a_row_edited_inside_the_settle_delay_waits(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key, settle_seconds=30)
+    now = [1000.0]
+    connector.clock = lambda: now[0]
+    _, last = read_all(connector, "Clients")  # first sight: everything pending
+    now[0] += 31
+    records, last = read_all(connector, "Clients", last.cursor)
+    assert len(records) == 2
+    sheets.set_values(key, "Clients", (1, 1), [["Ann Marie"]])
+    now[0] += 5
+    records, last = read_all(connector, "Clients", last.cursor)
+    assert records == []
+    now[0] += 31
+    records, _ = read_all(connector, "Clients", last.cursor)
+    assert [(r.key, r.fields["Name"]) for r in records] == [("ann@x.org", "Ann Marie")]
+
+
+def test_three_neighbouring_rows_changed_is_one_write_call(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": [*ROSTER, ["cy@x.org", "Cy", "Nice"]]})
+    connector = connect(sheets, key)
+    sheets.knobs.reset_counts()
+    ops = [
+        WriteOp(Op.UPDATE, {"City": "A"}, key="ann@x.org"),
+        WriteOp(Op.UPDATE, {"Name": "B"}, key="bob@x.org"),
+        WriteOp(Op.UPDATE, {"City": "C"}, key="cy@x.org"),
+    ]
+    assert all(r.ok for r in connector.write("Clients", ops))
+    assert sheets.knobs.calls == {"values.batchGet": 1, "values.batchUpdate": 1}
+    assert sheets.values(key, "Clients")[1:] == [
+        ["ann@x.org", "Ann", "A"],
+        ["bob@x.org", "B", "Rome"],
+        ["cy@x.org", "Cy", "C"],
+    ]
+
+
+def test_new_rows_are_one_append_and_a_repeat_creates_no_duplicate(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    ops = [
+        WriteOp(Op.CREATE, {"Email": "cy@x.org", "Name": "Cy"}, match=("Email", "cy@x.org")),
+        WriteOp(Op.CREATE, {"Email": "di@x.org", "Name": "Di"}, match=("Email", "di@x.org")),
+    ]
+    sheets.knobs.reset_counts()
+    first = connector.write("Clients", ops)
+    assert [(r.ok, r.key, r.created) for r in first] == [(True, "cy@x.org", True), (True, "di@x.org", True)]
+    assert sheets.knobs.calls["values.append"] == 1
+    connector.write("Clients", ops)
+    assert [row[0] for row in sheets.values(key, "Clients")] == [
+        "Email",
+        "ann@x.org",
+        "bob@x.org",
+        "cy@x.org",
+        "di@x.org",
+    ]
+
+
+def test_formula_payloads_never_become_formulas(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    ops = [
+        WriteOp(Op.CREATE, {"Email": f"p{i}@x.org", "Name": text}, match=("Email", f"p{i}@x.org"))
+        for i, text in enumerate(INJECTIONS)
+    ]
+    assert all(r.ok for r in connector.write("Clients", ops))
+    stored = sheets.values(key, "Clients", "FORMULA")[3:]
+    assert all(str(row[1]).startswith("'") for row in stored), stored
+    records, _ = read_all(connector, "Clients")
+    assert [r.fields["Name"] for r in records[2:]] == INJECTIONS
+
+
+def test_a_declared_formula_column_is_written_as_a_formula(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": [["Email", "Total"], ["ann@x.org", ""]]})
+    connector = connect(sheets, key, formulas={"Clients": ["Total"]})
+    assert connector.write("Clients", [WriteOp(Op.UPDATE, {"Total": "=2*21"}, key="ann@x.org")])[0].ok
+    assert sheets.values(key, "Clients", "FORMULA")[1] == ["ann@x.org", "=2*21"]
+    assert sheets.values(key, "Clients")[1] == ["ann@x.org", "42"]
+
+
+def test_untouched_cells_keep_their_content(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet(
+        "s", {"Clients": [["Email", "Name", "Notes", "City"], ["ann@x.org", "Ann", "VIP", "Oslo"]]}
+    )
+    connector = connect(sheets, key)
+    assert connector.write(
+        "Clients", [WriteOp(Op.UPDATE, {"Name": "Anna", "City": "Bergen"}, key="ann@x.org")]
+    )[0].ok
+    assert sheets.values(key, "Clients")[1] == ["ann@x.org", "Anna", "VIP", "Bergen"]
+
+
+def test_a_delete_clears_the_row_without_shifting_the_others(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    assert connector.write("Clients", [WriteOp(Op.DELETE, {}, key="ann@x.org")])[0].ok
+    assert sheets.values(key, "Clients") == [ROSTER[0], [], ROSTER[2]]
+
+
+def test_one_bad_record_spares_its_batch(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    results = connector.write(
+        "Clients",
+        [
+            WriteOp(Op.UPDATE, {"City": "x" * 50_001}, key="ann@x.org"),
+            WriteOp(Op.UPDATE, {"City": "Milan"}, key="bob@x.org"),
+            WriteOp(Op.UPDATE, {"City": "Nowhere"}, key="nobody@x.org"),
+        ],
+    )
+    assert [(r.ok, r.error.code if r.error else None) for r in results] == [
+        (False, "CELL_TOO_LONG"),
+        (True, None),
+        (False, "NOT_FOUND"),
+    ]
+    assert sheets.values(key, "Clients")[2] == ["bob@x.org", "Bob", "Milan"]
+
+
+def test_numbers_dates_and_booleans_round_trip(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet(
+        "s",
+        {"Stock": [["Sku", "Count", "Price", "Since", "Active"], ["X", "3", "1.5", "2024-02-29", "TRUE"]]},
+    )
+    connector = connect(sheets, key)
+    records, _ = read_all(connector, "Stock")
+    assert dict(records[0].fields) == {
+        "Sku": "X",
+        "Count": 3,
+        "Price": 1.5,
+        "Since": "2024-02-29",
+        "Active": True,
+    }
+    assert connector.write("Stock", [WriteOp(Op.UPDATE, dict(records[0].fields), key="X")])[0].ok
+    assert sheets.values(key, "Stock", "UNFORMATTED_VALUE")[1][:3] == ["X", 3, 1.5]
+
+
+def test_find_looks_up_many_values_in_one_read(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    sheets.knobs.reset_counts()
+    assert connector.find("Clients", "Name", ["Bob", "Zed"]) == {"Bob": "bob@x.org"}
+    assert sheets.knobs.calls == {"values.batchGet": 1}
+
+
+def test_a_sheet_without_a_natural_key_gets_hidden_syncd_ids(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Notes": [["Text"], ["first"], ["second"]]})
+    connector = connect(sheets, key, keys={"Notes": SYNCD_ID})
+    records, _ = read_all(connector, "Notes")
+    ids = [r.key for r in records]
+    assert len(set(ids)) == 2 and all(ids)
+    assert [row[1] for row in sheets.values(key, "Notes")] == [SYNCD_ID, *ids]
+    again, _ = read_all(connector, "Notes")
+    assert [r.key for r in again] == ids
+
+
+def test_a_429_storm_is_survived_with_every_row_written(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key, max_attempts=30)
+    sheets.knobs.set_faults(FaultPlan(rate=0.6, kinds=["429"], seed=7))
+    ops = [
+        WriteOp(Op.CREATE, {"Email": f"n{i}@x.org", "Name": f"N{i}"}, match=("Email", f"n{i}@x.org"))
+        for i in range(20)
+    ]
+    ops += [WriteOp(Op.UPDATE, {"City": "Storm"}, key="ann@x.org")]
+    assert all(r.ok for r in connector.write("Clients", ops))
+    sheets.knobs.clear_faults()
+    values = sheets.values(key, "Clients")
+    assert len(values) == 23 and values[1][2] == "Storm"
+    assert sum(connector.stats()["retries"].values()) > 0
+
+
+def test_an_empty_quota_bucket_stops_the_pass_cleanly(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key, read_per_minute=1, max_quota_wait_seconds=0)
+    read_all(connector, "Clients")
+    with pytest.raises(BudgetExhausted):
+        read_all(connector, "Clients")
+
+
+def test_close_twice_is_safe(sheets: SheetsSandbox) -> None:
+    connector = connect(sheets, sheets.create_spreadsheet("s", {"Clients": ROSTER}))
+    connector.close()
+    connector.close()
