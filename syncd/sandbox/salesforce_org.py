@@ -138,9 +138,9 @@ class Org:
         (Bulk API) fail their row (INVALID_TYPE_ON_FIELD_IN_RECORD).
         """
         if from_csv and value == "":
-            return None
+            value = None
         if value is None:
-            return None
+            return False if f.type == "boolean" else None  # a checkbox is never null: null clears it
 
         def bad(kind: str) -> Exception:
             if from_csv:
@@ -169,7 +169,8 @@ class Org:
                 raise bad("string")
             if isinstance(value, bool):
                 return "true" if value else "false"
-            return str(value) if not isinstance(value, float) else repr(value)
+            text = str(value) if not isinstance(value, float) else repr(value)
+            return (normalize_id(text) or text) if kind in {"id", "reference"} else text
         if kind == "boolean":
             if isinstance(value, bool):
                 return value
@@ -264,9 +265,17 @@ class Org:
                     "FIELD_INTEGRITY_EXCEPTION", f"{f.label}: id value of incorrect type: {value}", [f.name]
                 )
             target = self.store.get(ref)
-            if target is None or target.get("IsDeleted"):
+            if target is None:
+                raise RecordFault("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [f.name])
+            if target.get("IsDeleted"):
+                raise RecordFault("ENTITY_IS_DELETED", "entity is deleted", [f.name])
+        if f.type in NUMBER_TYPES and f.precision:
+            whole_digits = len(str(abs(int(value))).lstrip("0"))
+            if whole_digits > f.precision - f.scale:
                 raise RecordFault(
-                    "INVALID_CROSS_REFERENCE_KEY", f"{f.label}: id value of incorrect type: {value}", [f.name]
+                    "NUMBER_OUTSIDE_VALID_RANGE",
+                    f"{f.label}: value outside of valid range on numeric field: {value}",
+                    [f.name],
                 )
 
     def _finish(self, obj: SObjectDef, record: dict[str, Any]) -> None:

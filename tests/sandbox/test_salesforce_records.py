@@ -298,3 +298,23 @@ def test_state_survives_a_restart_with_a_data_dir(tmp_path: Any) -> None:
         assert second.insert("Account", {"Name": "Next"}) != record_id
     finally:
         second.stop()
+
+
+def test_number_beyond_its_precision_is_out_of_range(sf: Salesforce) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Account.create({"Name": "A", "NumberOfEmployees": 123456789})
+    assert error_of(caught)["errorCode"] == "NUMBER_OUTSIDE_VALID_RANGE"
+
+
+def test_reference_to_a_missing_record_is_an_invalid_cross_reference(sf: Salesforce) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Contact.create({"LastName": "L", "AccountId": "001Sb0000000999IAA"})
+    assert error_of(caught)["errorCode"] == "INVALID_CROSS_REFERENCE_KEY"
+
+
+def test_fifteen_char_references_are_stored_in_18_char_form(
+    sf: Salesforce, sandbox: SalesforceSandbox
+) -> None:
+    account = sandbox.insert("Account", {"Name": "A"})
+    contact = sf.Contact.create({"LastName": "L", "AccountId": account[:15]})["id"]
+    assert sf.Contact.get(contact)["AccountId"] == account
