@@ -16,7 +16,7 @@ import pytest
 from connectors.sheets import SheetsConnector, SheetsSettings
 from connectors.sheets.settings import SYNCD_ID
 from syncd.errors import BudgetExhausted, ConfigError
-from syncd.records import Batch, Op, Record, WriteOp
+from syncd.records import Batch, Op, Record, Telemetry, WriteOp, set_telemetry, telemetry
 from syncd.sandbox.knobs import FaultPlan
 from syncd.sandbox.sheets import SheetsSandbox
 
@@ -320,3 +320,36 @@ def test_close_twice_is_safe(sheets: SheetsSandbox) -> None:
     connector = connect(sheets, sheets.create_spreadsheet("s", {"Clients": ROSTER}))
     connector.close()
     connector.close()
+
+
+class RecordingTelemetry(Telemetry):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+
+    def api_call(self, connection: str, operation: str, outcome: str, seconds: float = 0.0) -> None:
+        self.events.append(("call", operation, outcome))
+
+    def retry(self, connection: str, operation: str, reason: str) -> None:
+        self.events.append(("retry", operation, reason))
+
+    def budget(self, connection: str, budget: str, remaining: float, limit: float | None = None) -> None:
+        self.events.append(("budget", budget, f"{limit:.0f}"))
+
+
+def test_calls_retries_and_budget_are_reported_as_telemetry(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    recorder, previous = RecordingTelemetry(), telemetry()
+    set_telemetry(recorder)
+    try:
+        sheets.knobs.set_faults(FaultPlan(on_calls={1}, kinds=["503"]))
+        read_all(connector, "Clients")
+    finally:
+        set_telemetry(previous)
+    assert recorder.events == [
+        ("budget", "read", "60"),
+        ("call", "values.batchGet", "transient"),
+        ("retry", "values.batchGet", "5xx"),
+        ("budget", "read", "60"),
+        ("call", "values.batchGet", "ok"),
+    ]

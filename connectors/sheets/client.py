@@ -26,6 +26,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from connectors.sheets.settings import SheetsSettings
 from syncd.errors import BudgetExhausted, ConfigError, ConnectionDown, TransientError
+from syncd.records import telemetry
 from syncd.sandbox.sheets_transport import mount_endpoint_override
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,21 @@ def _transient(error: BaseException) -> bool:
     return isinstance(error, requests.ConnectionError | requests.Timeout)
 
 
+def _outcome(error: BaseException) -> str:
+    status = _status(error)
+    if status == 429:
+        return "throttled"
+    return "transient" if _transient(error) else "error"
+
+
+def _reason(error: BaseException | None) -> str:
+    """A retry reason from a closed vocabulary (metric label): "429", "5xx" or "connection"."""
+    status = _status(error) if error is not None else None
+    if status == 429:
+        return "429"
+    return "5xx" if status is not None else "connection"
+
+
 def api_message(error: APIError) -> tuple[str, str]:
     """(status, message) of a Google error response, e.g. ("INVALID_ARGUMENT", "Unable to parse range: X")."""
     try:
@@ -144,7 +160,10 @@ def build_session(settings: SheetsSettings) -> requests.Session:
 class SheetsClient:
     """One spreadsheet, reached through gspread's HTTP client with our budget and retry policy."""
 
-    def __init__(self, settings: SheetsSettings, session: requests.Session | None = None) -> None:
+    def __init__(
+        self, settings: SheetsSettings, session: requests.Session | None = None, name: str = "sheets"
+    ) -> None:
+        self.name = name
         self.settings = settings
         self.spreadsheet_id = settings.spreadsheet_id()
         self.http = HTTPClient(auth=None, session=session or build_session(settings))  # type: ignore[arg-type]
@@ -163,11 +182,27 @@ class SheetsClient:
         """
         bucket = self.writes if write else self.reads
 
+        sink = telemetry()
+
+        def before_sleep(state: RetryCallState) -> None:
+            self.stats.retries[kind] += 1
+            failed = state.outcome.exception() if state.outcome else None
+            sink.retry(self.name, kind, _reason(failed))
+
         def before(state: RetryCallState) -> None:
-            if state.attempt_number > 1:
-                self.stats.retries[kind] += 1
             bucket.take()
+            sink.budget(self.name, "write" if write else "read", bucket.remaining(), bucket.capacity)
             self.stats.calls[kind] += 1
+
+        def attempt() -> T:
+            started = time.monotonic()
+            try:
+                result = fn()
+            except BaseException as exc:
+                sink.api_call(self.name, kind, _outcome(exc), time.monotonic() - started)
+                raise
+            sink.api_call(self.name, kind, "ok", time.monotonic() - started)
+            return result
 
         retrying = Retrying(
             retry=retry_if_exception(_transient),
@@ -176,11 +211,12 @@ class SheetsClient:
             ),
             stop=stop_after_attempt(self.settings.max_attempts),
             before=before,
+            before_sleep=before_sleep,
             sleep=lambda seconds: self.sleep(seconds),
             reraise=True,
         )
         try:
-            return retrying(fn)
+            return retrying(attempt)
         except APIError as exc:
             status, message = api_message(exc)
             code = _status(exc)

@@ -129,7 +129,7 @@ class SheetsConnector:
                 "ca_file": _resolve(base_dir, settings.ca_file),
             }
         )
-        self.client = SheetsClient(self.settings, session)
+        self.client = SheetsClient(self.settings, session, name=name)
         self.clock: Callable[[], float] = time.time
         self._closed = False
 
