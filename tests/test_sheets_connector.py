@@ -186,7 +186,9 @@ def test_new_rows_are_one_append_and_a_repeat_creates_no_duplicate(sheets: Sheet
     first = connector.write("Clients", ops)
     assert [(r.ok, r.key, r.created) for r in first] == [(True, "cy@x.org", True), (True, "di@x.org", True)]
     assert sheets.knobs.calls["values.append"] == 1
+    sheets.knobs.reset_counts()
     connector.write("Clients", ops)
+    assert sheets.knobs.calls == {"values.batchGet": 1}
     assert [row[0] for row in sheets.values(key, "Clients")] == [
         "Email",
         "ann@x.org",

@@ -39,6 +39,7 @@ from syncd.records import (
     WriteOp,
     WriteResult,
     content_hash,
+    to_jsonable,
 )
 
 MAX_CELL_CHARS = 50_000
@@ -93,6 +94,18 @@ def _edit_time(value: object) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _same(current: Any, new: JSONValue) -> bool:
+    """Whether a cell read as `current` already holds what writing `new` would store."""
+    old = to_jsonable(current)
+    old = "" if old is None else old
+    new = "" if new is None else new
+    if isinstance(old, bool) or isinstance(new, bool):
+        return type(old) is type(new) and old == new
+    if isinstance(old, int | float) and isinstance(new, int | float):
+        return old == new
+    return type(old) is type(new) and bool(old == new)
 
 
 def _resolve(base_dir: Path, path: Path | None) -> Path | None:
@@ -493,6 +506,8 @@ class SheetsConnector:
         value: JSONValue,
         stream: str,
     ) -> None:
+        if _same(table.cell(table.rows[row], column), value):
+            return  # already there: an unchanged cell costs no quota and touches nothing
         formula_column = table.headers[column] in self.settings.formulas.get(stream, [])
         target = (
             plan.formula_cells
