@@ -33,7 +33,8 @@ from typing import Any, TypeVar
 JSON = Any
 T = TypeVar("T")
 
-_MSGID = re.compile(r"<[^<>\s]+>")
+# left@right, both non-empty: a junk id such as "<@>" would give unrelated messages one key.
+_MSGID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 _BODY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SINGLE_HEADERS = ("subject", "date", "message-id", "in-reply-to", "from", "reply-to")
@@ -171,9 +172,8 @@ def sanitise_filename(name: str | None) -> str | None:
 def _header_fields(
     msg: EmailMessage, raw: bytes, internal_date: datetime | None, defects: list[str]
 ) -> dict[str, JSON]:
-    for name in _SINGLE_HEADERS:
-        if len(msg.get_all(name, [])) > 1:
-            defects.append(f"duplicate-header:{name}")
+    names = [n.lower() for n, _ in msg.raw_items()]  # raw: get_all() parses, and can raise on junk
+    defects.extend(f"duplicate-header:{name}" for name in _SINGLE_HEADERS if names.count(name) > 1)
     message_id = _first_msgid(_header_text(msg, "message-id", defects))
     if message_id is None:
         defects.append("missing-message-id")
@@ -278,8 +278,8 @@ def _first_msgid(text: str | None) -> str | None:
     found = _MSGID.search(text)
     if found:
         return found.group(0)
-    token = text.strip()
-    return f"<{token}>" if token and not re.search(r"[\s<>]", token) else None
+    bare = _MSGID.fullmatch(f"<{text.strip()}>")
+    return bare.group(0) if bare else None
 
 
 def _raw_headers(msg: Message) -> list[list[str]]:

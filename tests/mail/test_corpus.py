@@ -50,6 +50,11 @@ EXPECTED: dict[str, Check] = {
     "missing-message-id": lambda r: (_eq(r["message_id"], None), _eq(r["thread"], r["content_hash"])),
     "message-id-without-brackets": lambda r: _eq(r["message_id"], "<bare-id@corpus.example>"),
     "message-id-garbage": lambda r: _eq(r["message_id"], None),
+    "message-id-crashes-stdlib-parser": lambda r: (
+        _eq(r["message_id"], None),
+        _eq(r["references"], ["<real-parent@corpus.example>"]),
+        _has(r["defects"], "header-unparseable:message-id"),
+    ),
     "multipart-missing-boundary": lambda r: (
         _has(r["defects"], "multipart-without-parts"),
         _in("lost", r["text"]),
