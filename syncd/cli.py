@@ -33,9 +33,11 @@ err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() el
 
 
 class Ctx:
-    def __init__(self, config: str | None, as_json: bool) -> None:
+    def __init__(self, config: str | None, as_json: bool, verbose: int = 0, log_format: str = "auto") -> None:
         self.config = config
         self.as_json = as_json
+        self.verbose = verbose
+        self.log_format = log_format
 
     def config_path(self) -> Path:
         if self.config:
@@ -78,15 +80,22 @@ def emit_json(value: Any) -> None:
     "--json", "as_json", is_flag=True, help="Machine-readable output (one JSON document or JSON lines)."
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "text", "json"]),
+    default="auto",
+    show_default=True,
+    help="Log lines as text or JSON; auto is text, except `syncd run` without a terminal (a service) logs JSON.",
+)
 @click.version_option(__version__, prog_name="syncd")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, as_json: bool, verbose: int) -> None:
+def cli(ctx: click.Context, config: str | None, as_json: bool, verbose: int, log_format: str) -> None:
     """syncd keeps Salesforce, spreadsheets and mailboxes in agreement."""
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(
-        level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    ctx.obj = Ctx(config, as_json)
+    from syncd.logs import setup_logging
+
+    level = max(logging.WARNING - 10 * verbose, logging.DEBUG)
+    setup_logging(level, "json" if log_format == "json" else "text")
+    ctx.obj = Ctx(config, as_json, verbose, log_format)
 
 
 # -- validate ---------------------------------------------------------------------------------
@@ -490,7 +499,10 @@ def conflicts_resolve(c: Ctx, conflict_id: int, take: str) -> int:
 @cli.command()
 @click.pass_obj
 def status(c: Ctx) -> int:
-    """Per mapping: last pass, its outcome and counts, dead letters, conflicts, pending outbox."""
+    """Per mapping: last pass, outcome, counts, lag, pending outbox, dead letters, conflicts.
+
+    Read from the journal only, so it works while `syncd run` is running.
+    """
     project = c.project()
     with c.journal(project) as journal:
         last = journal.last_runs()
@@ -503,6 +515,7 @@ def status(c: Ctx) -> int:
                     "last_pass": run.get("finished_at") or run.get("started_at"),
                     "outcome": run.get("outcome"),
                     **{k: run.get(k) for k in ("read", "created", "updated", "deleted", "skipped", "failed")},
+                    "lag_seconds": _lag_seconds(run),
                     **journal.counts(name),
                 }
             )
@@ -518,17 +531,69 @@ def status(c: Ctx) -> int:
         "created",
         "updated",
         "failed",
+        "lag_seconds",
+        "pending",
         "dead_letters",
         "conflicts",
-        "pending",
         "links",
     )
     for col in cols:
-        table.add_column(col.replace("_", " "))
+        table.add_column("lag" if col == "lag_seconds" else col.replace("_", " "))
     for r in rows:
-        table.add_row(*("" if r[k] is None else str(r[k]) for k in cols))
+        table.add_row(
+            *(_duration(r[k]) if k == "lag_seconds" else "" if r[k] is None else str(r[k]) for k in cols)
+        )
     out.print(table)
     return EXIT_FAILURES if needs_person else EXIT_OK
+
+
+def _lag_seconds(run: dict[str, Any]) -> float | None:
+    """How far behind its source the mapping was when its last pass ended: the pass's end minus the
+    newest source change it carried; 0 when it read nothing new; None when unknown (no pass yet,
+    still running, or a source that does not tell when records changed)."""
+    from datetime import UTC, datetime
+
+    finished = run.get("finished_at")
+    if not finished:
+        return None
+    if run.get("newest_change"):
+        newest = datetime.fromisoformat(run["newest_change"])
+        if newest.tzinfo is None:
+            newest = newest.replace(tzinfo=UTC)
+        return round(max(0.0, (datetime.fromisoformat(finished) - newest).total_seconds()), 3)
+    return 0.0 if not run.get("read") else None
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{seconds:.0f}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+
+
+@cli.command("run")
+@click.pass_obj
+def run_command(c: Ctx) -> int:
+    """Run as a service: every mapping on its schedule, metrics and probes on metrics.listen.
+
+    SIGTERM/SIGINT finish the batches in hand and exit 0; SIGHUP (or an edited config or mapping
+    file) reloads the config when it is valid and keeps the old one when it is not.
+    """
+    from syncd.logs import setup_logging
+    from syncd.service import Daemon
+
+    level = max(logging.INFO - 10 * c.verbose, logging.DEBUG)
+    fmt = c.log_format
+    if fmt == "auto":
+        fmt = "text" if sys.stderr.isatty() else "json"
+    setup_logging(level, "json" if fmt == "json" else "text")
+    return Daemon(c.config_path()).run()
 
 
 @cli.command()

@@ -33,7 +33,9 @@ def shipped_mappings_dir() -> Path:
     installed = Path(sys.prefix) / "share" / "syncd" / "mappings"
     if installed.is_dir():
         return installed
-    raise FileNotFoundError("the shipped mapping files are not installed (looked in the checkout and share/syncd)")
+    raise FileNotFoundError(
+        "the shipped mapping files are not installed (looked in the checkout and share/syncd)"
+    )
 
 
 def prepare(directory: Path) -> Path:
@@ -71,18 +73,40 @@ def append_csv(path: Path, values: dict[str, str]) -> None:
 
 def coordinators_morning(workdir: Path) -> list[str]:
     """Edits on both sides between passes; returns what was done, in words."""
-    crm, roster, orders = workdir / "crm" / "Account.csv", workdir / "roster" / "Clients.csv", workdir / "orders" / "Orders.csv"
+    crm, roster, orders = (
+        workdir / "crm" / "Account.csv",
+        workdir / "roster" / "Clients.csv",
+        workdir / "orders" / "Orders.csv",
+    )
     edit_csv(crm, "AccountNumber", "ACC-1001", {"Tier__c": "Silver"})
     edit_csv(roster, "Account No", "ACC-1001", {"Email": "purchasing@northwind.example"})
     edit_csv(roster, "Account No", "ACC-1003", {"Email": "accounts@fabrikam.example"})
     edit_csv(crm, "AccountNumber", "ACC-1005", {"Name": "Tailspin Toys GmbH"})
     edit_csv(roster, "Account No", "ACC-1005", {"Client": "Tailspin Toys Ltd"})
-    append_csv(crm, {"Id": "0015g00000AbCdMAAV", "AccountNumber": "ACC-1009", "Name": "Proseware", "Type": "Customer",
-                     "Email__c": "buyers@proseware.example", "Tier__c": "Bronze", "Owner.Name": "Sam Okoro",
-                     "Owner.Email": "sam@ourco.example"})
+    append_csv(
+        crm,
+        {
+            "Id": "0015g00000AbCdMAAV",
+            "AccountNumber": "ACC-1009",
+            "Name": "Proseware",
+            "Type": "Customer",
+            "Email__c": "buyers@proseware.example",
+            "Tier__c": "Bronze",
+            "Owner.Name": "Sam Okoro",
+            "Owner.Email": "sam@ourco.example",
+        },
+    )
     edit_csv(orders, "PO Number", "PO-7004", {"Order Date": "30/11/2026"})
-    append_csv(orders, {"PO Number": "PO-7007", "Account No": "ACC-1006", "Price Book": "Wholesale",
-                        "Order Date": "21/11/2026", "Notes": "Quarterly restock"})
+    append_csv(
+        orders,
+        {
+            "PO Number": "PO-7007",
+            "Account No": "ACC-1006",
+            "Price Book": "Wholesale",
+            "Order Date": "21/11/2026",
+            "Notes": "Quarterly restock",
+        },
+    )
     return [
         "Salesforce: Northwind's tier Gold -> Silver; the sheet: Northwind's email corrected (same client, different fields)",
         "the sheet: Fabrikam's email corrected (flows back to Salesforce)",
@@ -123,15 +147,29 @@ def run_demo(directory: Path | None, console: Console, as_json: bool = False) ->
     passes: dict[str, list[PassResult]] = {}
     try:
         passes["first"] = run_all(project, journal)
-        say(results_table("1. First sync: clients matched or created in the sheet, orders into Salesforce", passes["first"]))
+        say(
+            results_table(
+                "1. First sync: clients matched or created in the sheet, orders into Salesforce",
+                passes["first"],
+            )
+        )
         edits = coordinators_morning(workdir)
         say("\n2. A coordinator's morning, edits on both sides:")
         for line in edits:
             say(f"   - {line}")
         passes["second"] = run_all(project, journal)
-        say(results_table("\n3. Second sync: edits merged field by field, waiting orders retried", passes["second"]))
+        say(
+            results_table(
+                "\n3. Second sync: edits merged field by field, waiting orders retried", passes["second"]
+            )
+        )
         passes["third"] = run_all(project, journal)
-        say(results_table("\n4. Third sync: nothing left to do (our own writes are recognised, not echoed)", passes["third"]))
+        say(
+            results_table(
+                "\n4. Third sync: nothing left to do (our own writes are recognised, not echoed)",
+                passes["third"],
+            )
+        )
         letters = journal.dead_letters()
         links = {name: journal.count_links(name) for name in project.mappings}
     finally:
@@ -139,14 +177,27 @@ def run_demo(directory: Path | None, console: Console, as_json: bool = False) ->
     if as_json:
         import json
 
-        print(json.dumps({
-            "directory": str(workdir),
-            "passes": {k: [{"mapping": r.mapping, "outcome": r.outcome, "counts": dict(r.counts)} for r in v]
-                       for k, v in passes.items()},
-            "dead_letters": [{"mapping": d.mapping, "key": d.record_key, "category": d.category, "message": d.message}
-                             for d in letters],
-            "links": links,
-        }))
+        print(
+            json.dumps(
+                {
+                    "directory": str(workdir),
+                    "passes": {
+                        k: [{"mapping": r.mapping, "outcome": r.outcome, "counts": dict(r.counts)} for r in v]
+                        for k, v in passes.items()
+                    },
+                    "dead_letters": [
+                        {
+                            "mapping": d.mapping,
+                            "key": d.record_key,
+                            "category": d.category,
+                            "message": d.message,
+                        }
+                        for d in letters
+                    ],
+                    "links": links,
+                }
+            )
+        )
         return 0
     say("\n[bold]What needs a person[/bold] (dead letters: the rest of each batch went through):")
     for d in letters:
