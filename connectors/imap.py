@@ -88,6 +88,8 @@ class ImapSettings(BaseModel):
     connect_timeout_seconds: float = Field(15.0, gt=0)
     read_timeout_seconds: float = Field(60.0, gt=0)
     batch_size: int = Field(100, ge=1, le=5000)
+    fetch_bytes: int = Field(32 * 1024 * 1024, ge=1)
+    """Most message bytes asked for in one FETCH of bodies (one message always fits)."""
     max_message_bytes: int = Field(50 * 1024 * 1024, ge=1)
     max_parts: int = Field(500, ge=1)
     max_attachment_bytes: int = Field(25 * 1024 * 1024, ge=1)
@@ -378,14 +380,15 @@ class ImapConnector:
                 continue
             if keep is not None:
                 head = parse_headers(item.header, internal_date=item.internal_date)
-                if isinstance(head, Rejected) or not keep({**head, "flags": item.flags, "size": item.size}):
+                # Headers too broken to judge: fetch it, so the full parse records why.
+                if not isinstance(head, Rejected) and not keep(
+                    {**head, "flags": item.flags, "size": item.size}
+                ):
                     continue
             wanted.append(item)
-        bodies = client.fetch([w.uid for w in wanted], [b"BODY.PEEK[]"]) if wanted else {}
         records: list[Record] = []
         newest: dict[str, Any] | None = None
-        for item in wanted:
-            raw = bodies.get(item.uid, {}).get(b"BODY[]")
+        for item, raw in self._bodies(wanted):
             if not isinstance(raw, bytes):
                 continue  # expunged between the two fetches: nothing to deliver
             place = f"{folder} uid {item.uid}"
@@ -410,6 +413,23 @@ class ImapConnector:
             records.append(Record(key, parsed, _modified(parsed, item.internal_date)))
             newest = {"last_key": key, "last_hash": parsed["content_hash"]}
         return records, problems, newest
+
+    def _bodies(self, wanted: list[_Listed]) -> Iterator[tuple[_Listed, bytes | None]]:
+        """Bodies in UID order, fetched in groups of at most `fetch_bytes` so memory stays bounded."""
+        groups: list[list[_Listed]] = []
+        total = 0
+        for item in wanted:
+            if not groups or total + item.size > self.settings.fetch_bytes:
+                groups.append([])
+                total = 0
+            groups[-1].append(item)
+            total += item.size
+        client = self._session()
+        for group in groups:
+            fetched = client.fetch([g.uid for g in group], [b"BODY.PEEK[]"])
+            for g in group:
+                raw = fetched.get(g.uid, {}).get(b"BODY[]")
+                yield g, raw if isinstance(raw, bytes) else None
 
     def _attachment_dir(self) -> Path | None:
         d = self.settings.attachment_dir

@@ -97,6 +97,23 @@ def test_batches_are_cut_at_batch_size_each_with_its_own_cursor(account: Account
     assert [b.cursor and b.cursor["last_uid"] for b in batches] == [2, 4, 5]
 
 
+def test_bodies_fetched_in_small_groups_read_the_same_records(account: Account, other: IMAPClient) -> None:
+    for n in range(4):
+        other.append("INBOX", _mail(n, size=3000))
+    small = ImapConnector("mail", _settings(account, fetch_bytes=5000))
+    large = ImapConnector("mail", _settings(account))
+    try:
+        in_small_groups, _ = _read_all(small)
+        in_one_fetch, _ = _read_all(large)
+    finally:
+        small.close()
+        large.close()
+    assert [r.fields for b in in_small_groups for r in b.records] == [
+        r.fields for b in in_one_fetch for r in b.records
+    ]
+    assert len(_keys(in_small_groups)) == 4
+
+
 def test_read_after_a_cursor_delivers_only_newer_messages(
     connector: ImapConnector, other: IMAPClient
 ) -> None:
