@@ -220,6 +220,22 @@ def test_a_declared_formula_column_is_written_as_a_formula(sheets: SheetsSandbox
     assert sheets.values(key, "Clients")[1] == ["ann@x.org", "42"]
 
 
+def test_date_columns_stay_dates_in_updated_and_new_rows(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Orders": [["No", "Due", "Total"], ["1", "2024-02-29", ""]]})
+    connector = connect(sheets, key, dates={"Orders": ["Due"]}, formulas={"Orders": ["Total"]})
+    results = connector.write(
+        "Orders",
+        [
+            WriteOp(Op.UPDATE, {"Due": "2024-03-01"}, key="1"),
+            WriteOp(Op.CREATE, {"No": "2", "Due": "2024-12-24", "Total": "=1+2"}, match=("No", "2")),
+        ],
+    )
+    assert all(r.ok for r in results)
+    assert sheets.values(key, "Orders", "UNFORMATTED_VALUE")[1:] == [[1, 45352], ["2", 45650, 3]]
+    records, _ = read_all(connector, "Orders")
+    assert [r.fields["Due"] for r in records] == ["2024-03-01", "2024-12-24"]
+
+
 def test_untouched_cells_keep_their_content(sheets: SheetsSandbox) -> None:
     key = sheets.create_spreadsheet(
         "s", {"Clients": [["Email", "Name", "Notes", "City"], ["ann@x.org", "Ann", "VIP", "Oslo"]]}

@@ -9,6 +9,7 @@ rows, whatever the number of records, because the per-minute quota, not bandwidt
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -45,6 +46,7 @@ from syncd.records import (
 MAX_CELL_CHARS = 50_000
 MAX_CELLS = 10_000_000
 _DELETED = "-"
+_FIRST_ROW = re.compile(r"![A-Z]+(\d+)")
 
 
 def row_hash(fields: Mapping[str, JSONValue]) -> str:
@@ -119,7 +121,10 @@ class _Plan:
     """What one write() will send: cell values by (data row, column), rows to append, results."""
 
     cells: dict[tuple[int, int], JSONValue] = field(default_factory=dict)
-    formula_cells: dict[tuple[int, int], JSONValue] = field(default_factory=dict)
+    #: Cells written as if typed (USER_ENTERED): formulas in formula columns, dates in date columns.
+    typed_cells: dict[tuple[int, int], JSONValue] = field(default_factory=dict)
+    #: The same for rows still to be appended, by key: column -> value (placed once the append answers).
+    typed_new: dict[str, dict[int, JSONValue]] = field(default_factory=dict)
     owners: dict[tuple[int, int], int] = field(default_factory=dict)
     new_rows: dict[str, list[JSONValue]] = field(default_factory=dict)
     new_row_ops: dict[str, list[int]] = field(default_factory=dict)
@@ -469,7 +474,11 @@ class SheetsConnector:
             )
         row = plan.new_rows.setdefault(key, [None] * len(table.headers))
         for name, value in fields.items():
-            row[table.columns[name]] = self._cell_value(stream, name, value)
+            cell = self._cell_value(stream, name, value)
+            if self._typed(stream, name, cell):
+                plan.typed_new.setdefault(key, {})[table.columns[name]] = cell
+                cell = ""
+            row[table.columns[name]] = cell
         plan.new_row_ops.setdefault(key, []).append(number)
         return WriteResult(ok=True, key=key, created=True)
 
@@ -508,14 +517,18 @@ class SheetsConnector:
     ) -> None:
         if _same(table.cell(table.rows[row], column), value):
             return  # already there: an unchanged cell costs no quota and touches nothing
-        formula_column = table.headers[column] in self.settings.formulas.get(stream, [])
-        target = (
-            plan.formula_cells
-            if formula_column and isinstance(value, str) and value.startswith("=")
-            else plan.cells
-        )
-        target[(row, column)] = value
+        typed = self._typed(stream, table.headers[column], value)
+        (plan.typed_cells if typed else plan.cells)[(row, column)] = value
         plan.owners[(row, column)] = number
+
+    def _typed(self, stream: str, name: str, value: JSONValue) -> bool:
+        """Whether a value must be written as if typed: a formula in a formula column, a date in a
+        date column. Everything else is written RAW, exactly as given."""
+        if not isinstance(value, str) or not value:
+            return False
+        if name in self.settings.formulas.get(stream, []):
+            return value.startswith("=")
+        return name in self.settings.dates.get(stream, [])
 
     @staticmethod
     def _ranges(table: SheetTable, cells: Mapping[tuple[int, int], JSONValue]) -> list[dict[str, Any]]:
@@ -558,26 +571,41 @@ class SheetsConnector:
                     "values": [added],
                 }
             ]
-        for cells, option in ((plan.cells, "RAW"), (plan.formula_cells, "USER_ENTERED")):
-            data = [*header, *self._ranges(table, cells)] if option == "RAW" else self._ranges(table, cells)
-            if not data:
-                continue
+        data = [*header, *self._ranges(table, plan.cells)]
+        if data:
             try:
-                self.client.batch_update_values(data, option)
+                self.client.batch_update_values(data, "RAW")
             except APIError:
-                self._send_one_by_one(table, plan, cells, option)
+                self._send_one_by_one(table, plan, plan.cells, "RAW")
         if plan.new_rows:
-            last = column_letter(max(len(table.headers) - 1, 0))
-            target = absolute_range_name(table.title, f"A{table.header_row}:{last}")
+            self._append(table, plan)
+        if plan.typed_cells:
             try:
-                self.client.append(
-                    target, [[v if v is not None else "" for v in r] for r in plan.new_rows.values()]
-                )
-            except APIError as exc:
-                status, message = api_message(exc)
-                for numbers in plan.new_row_ops.values():
-                    for number in numbers:
-                        plan.results[number] = _failure("validation", status, message)
+                self.client.batch_update_values(self._ranges(table, plan.typed_cells), "USER_ENTERED")
+            except APIError:
+                self._send_one_by_one(table, plan, plan.typed_cells, "USER_ENTERED")
+
+    def _append(self, table: SheetTable, plan: _Plan) -> None:
+        """One values.append for every new row; their typed cells join the USER_ENTERED call after it."""
+        last = column_letter(max(len(table.headers) - 1, 0))
+        target = absolute_range_name(table.title, f"A{table.header_row}:{last}")
+        rows = [[v if v is not None else "" for v in r] for r in plan.new_rows.values()]
+        try:
+            answer = self.client.append(target, rows)
+        except APIError as exc:
+            status, message = api_message(exc)
+            for numbers in plan.new_row_ops.values():
+                for number in numbers:
+                    plan.results[number] = _failure("validation", status, message)
+            return
+        m = _FIRST_ROW.search(str(answer.get("updates", {}).get("updatedRange", "")))
+        if m is None:
+            return
+        first = int(m.group(1)) - table.header_row - 1
+        for offset, key in enumerate(plan.new_rows):
+            for column, value in plan.typed_new.get(key, {}).items():
+                plan.typed_cells[(first + offset, column)] = value
+                plan.owners[(first + offset, column)] = plan.new_row_ops[key][-1]
 
     def _send_one_by_one(
         self, table: SheetTable, plan: _Plan, cells: Mapping[tuple[int, int], JSONValue], option: str

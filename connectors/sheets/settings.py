@@ -62,6 +62,14 @@ class SheetsSettings(BaseModel):
             "apostrophe and read back without it."
         ),
     )
+    dates: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description=(
+            "Worksheet -> columns holding dates or times. They are read as the sheet displays them "
+            "(e.g. 2024-02-29) and written back parsed, as if typed, so they stay dates in the sheet "
+            "rather than becoming text."
+        ),
+    )
     modified: dict[str, str] = Field(
         default_factory=dict,
         description="Worksheet -> column holding each row's last-edit time (ISO 8601), for newest-wins.",

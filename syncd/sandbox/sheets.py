@@ -521,13 +521,14 @@ class SheetsSandbox:
             mask = parse_fields(fields) if fields else None
         except FieldMaskError as exc:
             raise api.bad_request(f"Invalid field selection {fields}") from exc
-        sheets_mask = (mask or {}).get("sheets", {}) if mask else None
-        wants_data = (
-            (mask is not None and ("sheets" in mask) and (sheets_mask is None or "data" in sheets_mask))
-            if mask is not None
-            else _flag(request.args.get("includeGridData"))
-        )
-        if mask is not None and "sheets" in mask and sheets_mask is None:
+        # A mask that names sheets.data asks for grid data whatever includeGridData says; otherwise
+        # (no mask, or a mask taking `sheets` whole) includeGridData decides.
+        sheets_mask = mask.get("sheets") if mask is not None and "sheets" in mask else None
+        if mask is not None and sheets_mask is not None:
+            wants_data = "data" in sheets_mask
+        elif mask is not None and "sheets" not in mask:
+            wants_data = False
+        else:
             wants_data = _flag(request.args.get("includeGridData"))
         full = api.spreadsheet_json(book, request.args.getlist("ranges"), wants_data)
         return _json_response(apply_fields(full, mask) if mask is not None else full)
