@@ -374,6 +374,7 @@ def test_every_corpus_message_appended_is_accounted_for(connector: ImapConnector
     records = [r for b in batches for r in b.records]
     problems = [p for b in batches for p in b.problems]
     assert len(stored) >= 30
+    assert {p.stem for p in CORPUS.glob("*.eml")} - set(stored) <= {"empty-file"}  # Dovecot refuses 0 bytes
     assert len(records) + len(problems) == len(stored)
     assert [p.message.split(":")[0] for p in problems] == ["too-many-parts"]
 
