@@ -7,6 +7,7 @@ and message the live API uses; HTTP, auth, quotas and faults live in `sheets.py`
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -44,8 +45,6 @@ def bad_request(message: str) -> ApiError:
 
 
 def invalid_value(field: str, value: Any, proto: str = "google.protobuf.ListValue") -> ApiError:
-    import json
-
     shown = json.dumps(value) if not isinstance(value, str) else f'"{value}"'
     message = f"Invalid value at '{field}' (type.googleapis.com/{proto}), {shown}"
     return ApiError(
@@ -451,8 +450,6 @@ def clear(book: Spreadsheet, text: str) -> str:
 def cell_data(cell: Cell | None) -> dict[str, Any]:
     if cell is None:
         return {}
-    import json
-
     out: dict[str, Any] = {}
     if cell.has_value:
         if cell.formula is not None:

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from syncd.sandbox.sheets_model import SPREADSHEET_MIME, Spreadsheet, rfc3339
+from syncd.sandbox.sheets_values import formatted
 
 _CLAUSE = re.compile(
     r"""^\s*(?:
@@ -92,8 +93,6 @@ def matches(book: Spreadsheet, q: str) -> bool:
 
 def export_csv(book: Spreadsheet) -> str:
     """The first sheet as Drive's text/csv export: formatted values, no trailing empty rows or columns."""
-    from syncd.sandbox.sheets_values import formatted
-
     sheet = book.sheets[0]
     rows, cols = sheet.used_extent()
     out = io.StringIO()
