@@ -156,17 +156,21 @@ class SheetsSandbox:
         tls: bool = True,
         seed: Path | dict[str, Any] | None = None,
     ) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="syncd-sheets-") if data_dir is None else None
-        self.data_dir = Path(self._tmp.name) if self._tmp else Path(data_dir)  # type: ignore[arg-type]
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="syncd-sheets-")
+            data_dir = Path(self._tmp.name)
+        self.data_dir = Path(data_dir)
+        persistent = self._tmp is None
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(self.data_dir / "sheets_state.json" if data_dir is not None else None)
+        self.store = Store(self.data_dir / "sheets_state.json" if persistent else None)
         self.knobs = Knobs()
         self.quotas = Quotas()
         self._tls: LoopbackTLS | None = make_loopback_tls(self.data_dir / "tls") if tls else None
         self._port = port
         self._server: LoopbackServer | None = None
         self.account = self._load_account()
-        self.token = "sandbox-static-" + secrets.token_urlsafe(16)
+        self.token = self._load_token()
         self.issuer = TokenIssuer(
             self.account, token_uri="", static_tokens={self.token: self.account.client_email}
         )
@@ -183,6 +187,16 @@ class SheetsSandbox:
         path.touch(mode=0o600)
         path.write_text(json.dumps(account.to_json()), encoding="utf-8")
         return account
+
+    def _load_token(self) -> str:
+        """The static bearer token, kept in data_dir so a restarted demo sandbox accepts it still."""
+        path = self.data_dir / "static_token"
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        token = "sandbox-static-" + secrets.token_urlsafe(16)
+        path.touch(mode=0o600)
+        path.write_text(token, encoding="utf-8")
+        return token
 
     def start(self) -> SheetsSandbox:
         self._server = LoopbackServer(self.wsgi, port=self._port, tls=self._tls).start()

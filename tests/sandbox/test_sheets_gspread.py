@@ -237,3 +237,4 @@ def test_state_survives_a_restart_with_a_data_dir(tmp_path: Path) -> None:
         gspread.Client(auth=None, session=first.session()).open_by_key(key).sheet1.update([["b"]], "A2")
     with SheetsSandbox(data_dir=tmp_path, tls=False) as second:
         assert second.values(key, "S") == [["a"], ["b"]]
+        assert second.token == first.token
