@@ -137,7 +137,10 @@ class Org:
         JSON bodies that cannot be deserialised fail the whole request (JSON_PARSER_ERROR); CSV values
         (Bulk API) fail their row (INVALID_TYPE_ON_FIELD_IN_RECORD).
         """
-        if from_csv and value == "":
+        if from_csv and value in {
+            "",
+            "#N/A",
+        }:  # Bulk API: blank leaves a field alone on insert, #N/A clears it
             value = None
         if value is None:
             return False if f.type == "boolean" else None  # a checkbox is never null: null clears it
