@@ -1,4 +1,4 @@
-"""A TCP proxy on 127.0.0.1 that delivers each server write in two pieces with a pause between.
+"""A TCP proxy on 127.0.0.1 that can split server writes mid-line, or cut connections silently.
 
 Real networks split responses across segments; imapclient's `idle_check` reads in non-blocking mode
 and then aborts with "unterminated line" (imapclient issue #519). This proxy makes that happen on
@@ -18,6 +18,7 @@ class SplitProxy:
         self.target_port = target_port
         self.pause = pause
         self.split = threading.Event()
+        """Set it to split the next server write mid-line."""
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._stopping = threading.Event()
@@ -45,6 +46,7 @@ class SplitProxy:
         try:
             while data := source.recv(65536):
                 if from_server and self.split.is_set() and len(data) > 3:
+                    self.split.clear()  # one split write is the trap; later ones need not be slow
                     sink.sendall(data[:3])  # "* 1" now, " EXISTS\r\n" later: always mid-line
                     time.sleep(self.pause)
                     sink.sendall(data[3:])
@@ -57,12 +59,19 @@ class SplitProxy:
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
 
+    def drop_connections(self) -> None:
+        """Cut every open connection without a word (no BYE), as a dead NAT or a pulled cable would."""
+        sockets, self._sockets = self._sockets, []
+        for s in sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
     def close(self) -> None:
         self._stopping.set()
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
         self._listener.close()
-        for s in self._sockets:
-            s.close()
+        self.drop_connections()
         for thread in self._threads:
             thread.join(timeout=5)

@@ -439,8 +439,10 @@ def test_idle_is_reissued_and_still_wakes_afterwards(account: Account, other: IM
         watcher.close()
 
 
-def test_connection_dropped_mid_idle_reconnects_and_wakes(account: Account) -> None:
-    conn = ImapConnector("mail", _settings(account, idle_poll_seconds=0.2))
+@pytest.mark.parametrize("security", ["none", "ssl"])
+def test_connection_dropped_mid_idle_reconnects_and_wakes(account: Account, security: str) -> None:
+    settings = _tls_settings(account, security, idle_poll_seconds=0.2)
+    conn = ImapConnector("mail", settings)
     watcher = _Watcher(conn)
     try:
         watcher.wait_for_wakeup()
@@ -460,12 +462,12 @@ def test_connection_dropped_mid_idle_reconnects_and_wakes(account: Account) -> N
 # -- TLS --------------------------------------------------------------------------------------------
 
 
-def _tls_settings(account: Account, security: str, trusted: bool = True) -> ImapSettings:
+def _tls_settings(account: Account, security: str, trusted: bool = True, **extra: Any) -> ImapSettings:
     tls = account.server.tls
     assert tls is not None
     port = account.server.imaps_port if security == "ssl" else account.port
     ca = tls.ca_file if trusted else None
-    return _settings(account, security=security, port=port, ca_file=ca)
+    return _settings(account, security=security, port=port, ca_file=ca, **extra)
 
 
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
@@ -549,3 +551,23 @@ def test_watch_reports_liveness_so_a_dead_listener_is_visible(account: Account, 
         watcher.close()
     # one event for the connection, then one per NOOP liveness check before each IDLE
     assert recorder.watch_events.count(("mail", "INBOX")) >= 3
+
+
+def test_connection_cut_silently_mid_idle_is_noticed_and_reconnected(
+    account: Account, other: IMAPClient
+) -> None:
+    proxy = SplitProxy(account.port)
+    conn = ImapConnector("mail", _settings(account, port=proxy.port, idle_poll_seconds=0.2))
+    watcher = _Watcher(conn)
+    try:
+        watcher.wait_for_wakeup()
+        _wait_until(lambda: conn.watch_stats["INBOX"].idling)
+        proxy.drop_connections()
+        watcher.wait_for_wakeup()  # noticed without any BYE, reconnected, woke the caller
+        assert conn.watch_stats["INBOX"].reconnects == 1
+        _wait_until(lambda: conn.watch_stats["INBOX"].idling)
+        other.append("INBOX", _mail(1))
+        watcher.wait_for_wakeup()
+    finally:
+        watcher.close()
+        proxy.close()
