@@ -71,14 +71,8 @@ def choice(value: str | None, allowed: tuple[str, ...], default: str, name: str)
 # --- ranges ---------------------------------------------------------------------------------------
 
 
-def resolve(
-    book: Spreadsheet, text: str, grow_for_write: tuple[int, int] | None = None
-) -> tuple[Sheet, a1.Bounded]:
-    """The sheet and closed range a client's A1 text designates in `book`.
-
-    `grow_for_write` = (rows, cols) of data about to be written from the range's top-left: the grid
-    grows to fit instead of the range being refused, as values.update does on the live API.
-    """
+def resolve(book: Spreadsheet, text: str) -> tuple[Sheet, a1.Bounded]:
+    """The sheet and closed range a client's A1 text designates in `book` (400 when it cannot)."""
     exact = book.sheet_by_title(text)
     if exact is not None and exact.title == text:
         return exact, a1.bound(a1.A1Range(exact.title), exact.title, exact.row_count, exact.col_count)
@@ -105,15 +99,6 @@ def resolve(
         if named is None:
             raise bad_request(f"Unable to parse range: {text}")
         return named
-    if grow_for_write is not None:
-        rows, cols = grow_for_write
-        need_rows = (rng.start_row or 0) + rows
-        need_cols = (rng.start_col or 0) + cols
-        if rng.end_row is not None:
-            need_rows = max(need_rows, rng.end_row)
-        if rng.end_col is not None:
-            need_cols = max(need_cols, rng.end_col)
-        sheet.grow(need_rows, need_cols)
     try:
         return sheet, a1.bound(rng, sheet.title, sheet.row_count, sheet.col_count)
     except a1.A1Error as exc:
@@ -258,6 +243,17 @@ def _check_fits(b: a1.Bounded, explicit: a1.A1Range | None, rows: int, cols: int
         )
 
 
+def check_grid(sheet: Sheet, top: int, left: int, rows: int, cols: int) -> None:
+    """Refuse a write reaching past the grid, as the live API does: it never adds rows or columns
+    for values.update (values.append adds rows), so clients must resize first."""
+    last_row, last_col = top + max(rows, 1), left + max(cols, 1)
+    if last_row > sheet.row_count or last_col > sheet.col_count:
+        past = a1.Bounded(sheet.title, max(top, 0), last_row, max(left, 0), last_col)
+        raise bad_request(
+            f"Range ({past.a1()}) exceeds grid limits. Max rows: {sheet.row_count}, max columns: {sheet.col_count}"
+        )
+
+
 def _explicit(text: str) -> a1.A1Range | None:
     try:
         rng = a1.parse_range(text)
@@ -287,8 +283,9 @@ def update(
     matrix = _matrix(body.get("values"), field, major)
     cells = _convert(matrix, option)
     rows, cols = len(cells), max((len(r) for r in cells), default=0)
-    sheet, b = resolve(book, text, grow_for_write=(rows, cols))
+    sheet, b = resolve(book, text)
     _check_fits(b, _explicit(text), rows, cols)
+    check_grid(sheet, b.start_row, b.start_col, rows, cols)
     result = write_block(sheet, b.start_row, b.start_col, cells)
     out = {"spreadsheetId": book.id, **result}
     if include_values:
@@ -416,9 +413,10 @@ def append(
     else:
         top, left = b.start_row, b.start_col
     rows, cols = len(cells), max((len(r) for r in cells), default=0)
+    check_grid(sheet, top, left, 0, cols)  # append adds the rows it needs, never columns
     if insert == "INSERT_ROWS" and rows:
         sheet.insert("ROWS", top, rows)
-    sheet.grow(top + rows, left + cols)
+    sheet.grow(top + rows, 0)
     result = write_block(sheet, top, left, cells)
     updates = {"spreadsheetId": book.id, **public(result)}
     if _truthy(params.get("includeValuesInResponse")):

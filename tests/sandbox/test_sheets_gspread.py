@@ -207,9 +207,21 @@ def test_reading_past_the_grid_is_refused(ws: gspread.Worksheet) -> None:
         ws.get("A1:A1001")
 
 
-def test_writing_past_the_grid_grows_it(ws: gspread.Worksheet) -> None:
-    ws.update([["far"]], "AB1001")
-    assert ws.acell("AB1001").value == "far"
+def test_writing_past_the_grid_is_refused_until_the_sheet_is_resized(ws: gspread.Worksheet) -> None:
+    with pytest.raises(
+        gspread.exceptions.APIError, match=r"Range \(Sheet1!A1000:A1001\) exceeds grid limits"
+    ):
+        ws.update([["a"], ["b"]], "A1000")
+    ws.add_rows(1)
+    ws.update([["a"], ["b"]], "A1000")
+    assert ws.get("A1000:A1001") == [["a"], ["b"]]
+
+
+def test_append_adds_the_rows_it_needs(ws: gspread.Worksheet) -> None:
+    ws.resize(rows=2, cols=2)
+    ws.append_rows([["a"], ["b"], ["c"]], insert_data_option=InsertDataOption.overwrite)
+    grid = ws.spreadsheet.fetch_sheet_metadata()["sheets"][0]["properties"]["gridProperties"]
+    assert grid == {"rowCount": 3, "columnCount": 2}
 
 
 def test_a_human_edit_is_visible_and_timed(sheets_server: SheetsSandbox, gc: gspread.Client) -> None:
