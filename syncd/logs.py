@@ -100,7 +100,7 @@ def secrets_of(settings: Iterable[BaseModel]) -> list[str]:
         elif isinstance(value, dict):
             for k, v in value.items():
                 visit(str(k), v)
-        elif isinstance(value, str) and _SECRET_NAME.search(name):
+        elif isinstance(value, str) and value and _SECRET_NAME.search(name):
             found.append(value)
 
     for model in settings:
