@@ -258,8 +258,8 @@ class SalesforceConnector:
                 "deleted",
                 f"sobjects/{stream}/deleted/",
                 params={
-                    "start": start.isoformat(timespec="seconds"),
-                    "end": now.isoformat(timespec="seconds"),
+                    "start": start.isoformat(timespec="milliseconds"),
+                    "end": now.isoformat(timespec="milliseconds"),
                 },
             )
         except SalesforceError as exc:

@@ -256,8 +256,12 @@ class SalesforceSandbox:
         """Trust another connected-app certificate for the JWT bearer flow."""
         self.credentials.certificates.append(x509.load_pem_x509_certificate(pem))
 
-    def insert(self, sobject: str, fields: dict[str, Any]) -> str:
-        return self.org.create(sobject, fields)
+    def insert(self, sobject: str, fields: dict[str, Any], system_modstamp: str | None = None) -> str:
+        """Create a record behind the API; `system_modstamp` back-dates it, as a late-committing transaction would."""
+        if system_modstamp is None:
+            return self.org.create(sobject, fields)
+        with self.org.one_transaction(system_modstamp):
+            return self.org.create(sobject, fields)
 
     def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
         self.org.update(sobject, record_id, fields)

@@ -72,7 +72,7 @@ class Org:
         self._transaction_stamp: str | None = None
 
     @contextmanager
-    def one_transaction(self) -> Iterator[None]:
+    def one_transaction(self, stamp: str | None = None) -> Iterator[None]:
         """Writes inside share one SystemModstamp, as the records of one Salesforce transaction do.
 
         Clients that page by SystemModstamp must cope with many records carrying the same stamp (a
@@ -80,7 +80,7 @@ class Org:
         """
         with self.store.lock:
             outer = self._transaction_stamp
-            self._transaction_stamp = outer or self.store.tick()
+            self._transaction_stamp = stamp or outer or self.store.tick()
             try:
                 yield
             finally:
