@@ -62,6 +62,26 @@ def read_all(connector: SheetsConnector, stream: str, cursor: Any = None) -> tup
     return [r for b in batches for r in b.records], batches[-1]
 
 
+def test_oauth_user_credentials_work_too(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    info = sheets.info()
+    settings = SheetsSettings(
+        spreadsheet=f"https://docs.google.com/spreadsheets/d/{key}/edit#gid=0",
+        oauth_token_file=Path(info["authorized_user_file"]),
+        endpoint=info["base_url"],
+        ca_file=Path(info["ca_file"]),
+    )
+    records, _ = read_all(SheetsConnector("roster", settings, Path(".")), "Clients")
+    assert [r.key for r in records] == ["ann@x.org", "bob@x.org"]
+
+
+def test_settings_need_exactly_one_way_to_authenticate() -> None:
+    with pytest.raises(ValueError, match="exactly one of"):
+        SheetsSettings(spreadsheet="1" * 44)
+    with pytest.raises(ValueError, match="only for a sandbox"):
+        SheetsSettings(spreadsheet="1" * 44, access_token="t")
+
+
 def test_streams_list_worksheets_with_their_headers(sheets: SheetsSandbox) -> None:
     key = sheets.create_spreadsheet("s", {"Clients": ROSTER, "Orders": [["No", "Qty"]]})
     infos = {i.name: i for i in connect(sheets, key).streams()}

@@ -130,6 +130,8 @@ def build_session(settings: SheetsSettings) -> requests.Session:
     if settings.ca_file:
         plain.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override `verify`
     plain.verify = verify
+    if settings.endpoint:
+        mount_endpoint_override(plain, settings.endpoint)  # token refreshes go to the endpoint too
     session: requests.Session
     try:
         if settings.service_account_file is not None:

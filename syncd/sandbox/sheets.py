@@ -202,6 +202,9 @@ class SheetsSandbox:
         self._server = LoopbackServer(self.wsgi, port=self._port, tls=self._tls).start()
         self.issuer.token_uri = self.base_url + "/token"
         self.account.write(self.data_dir / "service_account.json", self.issuer.token_uri)
+        user_file = self.data_dir / "authorized_user.json"
+        user_file.touch(mode=0o600)
+        user_file.write_text(json.dumps(self.issuer.user_info(), indent=2), encoding="utf-8")
         return self
 
     def stop(self) -> None:
@@ -230,6 +233,7 @@ class SheetsSandbox:
             "base_url": self.base_url,
             "ca_file": str(self._tls.ca_file) if self._tls else None,
             "service_account_file": str(self.data_dir / "service_account.json"),
+            "authorized_user_file": str(self.data_dir / "authorized_user.json"),
             "token": self.token,
             "client_email": self.account.client_email,
         }

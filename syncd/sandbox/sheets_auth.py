@@ -21,6 +21,8 @@ from google.auth import exceptions as google_exceptions
 from google.auth import jwt
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+USER_CLIENT_ID = "100000000002-sandbox.apps.googleusercontent.com"
+USER_EMAIL = "demo.user@example.com"
 TOKEN_LIFETIME_S = 3600
 #: google-auth signs service-account assertions for Google's endpoint whatever `token_uri` says, and
 #: Google accepts both of these audiences; so does the sandbox (besides its own token URL).
@@ -93,10 +95,16 @@ class TokenIssuer:
     account: ServiceAccount
     token_uri: str
     static_tokens: dict[str, str] = field(default_factory=dict)
+    user_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    user_refresh_token: str = field(default_factory=lambda: "1//sandbox-" + secrets.token_urlsafe(32))
     _issued: dict[str, tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def exchange(self, form: dict[str, str]) -> dict[str, Any]:
+        """Answer a token request: the JWT-bearer grant (service accounts) or the refresh-token grant
+        (OAuth user credentials, see `user_info`)."""
+        if form.get("grant_type") == "refresh_token":
+            return self._refresh(form)
         if form.get("grant_type") != JWT_BEARER:
             raise TokenError("Invalid grant_type")
         assertion = form.get("assertion", "")
@@ -111,9 +119,32 @@ class TokenIssuer:
             ) from exc
         if claims.get("iss") != self.account.client_email:
             raise TokenError("Invalid JWT: unknown issuer.")
+        return self._issue(self.account.client_email)
+
+    def user_info(self) -> dict[str, str]:
+        """An OAuth authorized-user file's content (what `gcloud`/gspread's oauth flow saves), whose
+        refresh token this issuer honours; the user is `USER_EMAIL`."""
+        return {
+            "type": "authorized_user",
+            "client_id": USER_CLIENT_ID,
+            "client_secret": self.user_secret,
+            "refresh_token": self.user_refresh_token,
+            "token_uri": self.token_uri,
+        }
+
+    def _refresh(self, form: dict[str, str]) -> dict[str, Any]:
+        if (
+            form.get("client_id") != USER_CLIENT_ID
+            or not secrets.compare_digest(form.get("client_secret", ""), self.user_secret)
+            or not secrets.compare_digest(form.get("refresh_token", ""), self.user_refresh_token)
+        ):
+            raise TokenError("Token has been expired or revoked.")
+        return self._issue(USER_EMAIL)
+
+    def _issue(self, user: str) -> dict[str, Any]:
         token = "ya29.sandbox-" + secrets.token_urlsafe(32)
         with self._lock:
-            self._issued[token] = (self.account.client_email, time.time() + TOKEN_LIFETIME_S)
+            self._issued[token] = (user, time.time() + TOKEN_LIFETIME_S)
         return {"access_token": token, "expires_in": TOKEN_LIFETIME_S - 1, "token_type": "Bearer"}
 
     def user_of(self, token: str) -> str | None:

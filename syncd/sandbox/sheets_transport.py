@@ -15,10 +15,12 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-#: The URL prefixes gspread 6 calls, and the path each keeps on an overriding endpoint.
+#: The URL prefixes gspread 6 and google-auth call. The OAuth one matters for user credentials:
+#: google-auth sends their refresh to https://oauth2.googleapis.com/token whatever the file says.
 GOOGLE_PREFIXES: dict[str, str] = {
     "https://sheets.googleapis.com/": "/",
     "https://www.googleapis.com/": "/",
+    "https://oauth2.googleapis.com/": "/",
 }
 
 

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import gspread
 import pytest
@@ -14,6 +15,7 @@ import requests
 from google.auth import crypt, jwt
 from google.auth.exceptions import RefreshError
 from google.auth.transport.requests import AuthorizedSession, Request
+from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
 from syncd.sandbox.sheets import SheetsSandbox
@@ -35,10 +37,11 @@ def trusting_session(server: SheetsSandbox) -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     session.verify = server.info()["ca_file"]
+    mount_endpoint_override(session, server.base_url)
     return session
 
 
-def authorized_session(server: SheetsSandbox, credentials: service_account.Credentials) -> AuthorizedSession:
+def authorized_session(server: SheetsSandbox, credentials: Any) -> AuthorizedSession:
     """What the connector does in production, with the endpoint override and CA of the sandbox."""
     authed = AuthorizedSession(credentials, auth_request=Request(trusting_session(server)))
     authed.trust_env = False
@@ -61,6 +64,27 @@ def test_service_account_credentials_get_a_token_and_gspread_works(sheets_server
     gc = gspread.Client(auth=None, session=authorized_session(sheets_server, credentials))
     assert gc.open_by_key(key).worksheet("S").get_all_values() == [["ok"]]
     assert credentials.token is not None and credentials.token.startswith("ya29.")
+
+
+def test_oauth_user_credentials_refresh_against_the_sandbox(sheets_server: SheetsSandbox) -> None:
+    credentials = user_credentials.Credentials.from_authorized_user_file(
+        sheets_server.info()["authorized_user_file"], scopes=SCOPES
+    )
+    credentials.refresh(Request(trusting_session(sheets_server)))
+    key = sheets_server.create_spreadsheet("user", {"S": [["mine"]]})
+    answer = authorized_session(sheets_server, credentials).get(
+        f"https://sheets.googleapis.com/v4/spreadsheets/{key}/values/S"
+    )
+    assert answer.json()["values"] == [["mine"]]
+
+
+def test_a_wrong_refresh_token_is_refused(sheets_server: SheetsSandbox) -> None:
+    info = json.loads(Path(sheets_server.info()["authorized_user_file"]).read_text(encoding="utf-8"))
+    credentials = user_credentials.Credentials.from_authorized_user_info(
+        {**info, "refresh_token": "1//stolen"}
+    )
+    with pytest.raises(RefreshError, match="invalid_grant"):
+        credentials.refresh(Request(trusting_session(sheets_server)))
 
 
 def test_an_assertion_signed_with_another_key_is_refused(sheets_server: SheetsSandbox) -> None:
