@@ -19,20 +19,21 @@ import contextlib
 import functools
 import imaplib
 import logging
-import socket
 import ssl
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from threading import Event
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from imapclient import IMAPClient, SocketTimeout  # type: ignore[import-untyped]
 from imapclient.exceptions import LoginError  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel
 
+from connectors.imap_idle import WatchStats, idle_until_stopped, quietly_close
+from connectors.imap_settings import ImapSettings
 from connectors.mail_build import build_message, make_message_id
 from connectors.mail_parse import (
     Limits,
@@ -69,81 +70,6 @@ _DROPPED = (OSError, imaplib.IMAP4.abort, EOFError)
 issue #519: a response split across TCP segments), which is the server's fault, not ours."""
 
 _HEADER_FETCH = [b"BODY.PEEK[HEADER]", b"RFC822.SIZE", b"INTERNALDATE", b"FLAGS"]
-
-
-class ImapSettings(BaseModel):
-    """The `kind: imap` block of a connection."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    host: str
-    port: int = 993
-    security: Literal["ssl", "starttls", "none"] = "ssl"
-    allow_plaintext: bool = False
-    """`security: none` sends the password in clear: refused unless the host is loopback or this is set."""
-    username: str
-    password: SecretStr
-    folders: list[str] = Field(default_factory=lambda: ["INBOX"])
-    ca_file: Path | None = None
-    connect_timeout_seconds: float = Field(15.0, gt=0)
-    read_timeout_seconds: float = Field(60.0, gt=0)
-    batch_size: int = Field(100, ge=1, le=5000)
-    fetch_bytes: int = Field(32 * 1024 * 1024, ge=1)
-    """Most message bytes asked for in one FETCH of bodies (one message always fits)."""
-    max_message_bytes: int = Field(50 * 1024 * 1024, ge=1)
-    max_parts: int = Field(500, ge=1)
-    max_attachment_bytes: int = Field(25 * 1024 * 1024, ge=1)
-    attachment_dir: Path | None = None
-    include_headers: bool = False
-    idle_reissue_seconds: float = Field(25 * 60, gt=0, lt=29 * 60)
-    """RFC 2177: servers may drop an IDLE after 30 minutes; re-issuing also proves the link alive (NOOP)."""
-    idle_poll_seconds: float = Field(1.0, gt=0)
-    """How often a waiting IDLE looks at its stop flag and its socket."""
-    reconnect_max_seconds: float = Field(60.0, gt=0)
-    retries: int = Field(3, ge=0, le=10)
-
-    @model_validator(mode="after")
-    def _no_clear_text_password_over_the_network(self) -> ImapSettings:
-        refuse_plaintext(self.security, self.host, self.allow_plaintext)
-        return self
-
-
-def refuse_plaintext(security: str, host: str, allowed: bool) -> None:
-    """Shared by IMAP and SMTP settings: a password in clear leaves this machine only when asked to."""
-    if security == "none" and not allowed and host not in ("127.0.0.1", "::1", "localhost"):
-        raise ValueError(
-            "security: none would send the password in clear; use ssl or starttls, or set allow_plaintext"
-        )
-
-
-@dataclass
-class WatchStats:
-    """What the service exports as gauges, so a dead listener is never silent."""
-
-    last_event_monotonic: float = field(default_factory=time.monotonic)
-    """When mail last arrived (or a connection was made, which may have brought some)."""
-    last_alive_monotonic: float = field(default_factory=time.monotonic)
-    """When the server last answered on the watching connection (each NOOP before an IDLE)."""
-    wakeups: int = 0
-    idle_reissues: int = 0
-    reconnects: int = 0
-    idling: bool = False
-
-    def seconds_since_event(self) -> float:
-        return time.monotonic() - self.last_event_monotonic
-
-    def seconds_since_alive(self) -> float:
-        """Grows past `idle_reissue_seconds` only when the listener is dead or stuck."""
-        return time.monotonic() - self.last_alive_monotonic
-
-    def alive(self, connection: str, stream: str) -> None:
-        self.last_alive_monotonic = time.monotonic()
-        telemetry().watch_event(connection, stream)
-
-    def event(self, connection: str, stream: str) -> None:
-        self.wakeups += 1
-        self.last_event_monotonic = self.last_alive_monotonic = time.monotonic()
-        telemetry().watch_event(connection, stream)
 
 
 @dataclass(frozen=True, slots=True)
@@ -577,7 +503,15 @@ class ImapConnector:
                 # next message to be noticed: wake the caller once per connection to read it.
                 stats.event(self.name, stream)
                 yield
-                yield from self._idle_loop(client, stream, stop, stats)
+                yield from idle_until_stopped(
+                    client,
+                    self.name,
+                    stream,
+                    stop,
+                    stats,
+                    reissue_seconds=self.settings.idle_reissue_seconds,
+                    poll_seconds=self.settings.idle_poll_seconds,
+                )
             except _DROPPED as exc:
                 log.info(
                     "%s: IDLE on %s lost its connection (%s); reconnecting",
@@ -589,46 +523,11 @@ class ImapConnector:
                 log.warning("%s: %s", self.name, exc)
             finally:
                 if client is not None:
-                    _quietly_close(client)
+                    quietly_close(client)
             first = False
             if stop.wait(delay):
                 return
             delay = min(delay * 2, self.settings.reconnect_max_seconds)
-
-    def _idle_loop(self, client: IMAPClient, stream: str, stop: Event, stats: WatchStats) -> Iterator[None]:
-        """NOOP, then IDLE until a change, the re-issue time or `stop`; repeat.
-
-        The NOOP before each IDLE is the liveness check and also collects changes the server
-        queued while we were not idling (between DONE and the next IDLE, e.g. while the caller
-        was reading), which the following IDLE would not announce again.
-        """
-        while not stop.is_set():
-            _, pending = client.noop()
-            stats.alive(self.name, stream)
-            changed = any(_is_change(r) for r in pending)
-            if not changed:
-                client.idle()
-                stats.idling = True
-                started = time.monotonic()
-                while not stop.is_set() and time.monotonic() - started < self.settings.idle_reissue_seconds:
-                    responses = client.idle_check(timeout=self.settings.idle_poll_seconds)
-                    if any(_is_bye(r) for r in responses):
-                        raise EOFError("server said BYE")
-                    if any(_is_change(r) for r in responses):
-                        changed = True
-                        break
-                    if not responses and _peer_closed(client):
-                        raise EOFError("server closed the connection")
-                stats.idling = False
-                _, leftover = client.idle_done()
-                changed = changed or any(_is_change(r) for r in leftover)
-            if stop.is_set():
-                return
-            if changed:
-                stats.event(self.name, stream)
-                yield
-            else:
-                stats.idle_reissues += 1
 
 
 def _listed(uid: int, data: dict[bytes, Any]) -> _Listed:
@@ -655,43 +554,6 @@ def _modified(record: dict[str, Any], internal_date: datetime | None) -> datetim
 
 def _last_of(cur: dict[str, Any]) -> dict[str, Any]:
     return {k: cur[k] for k in ("last_key", "last_hash") if k in cur}
-
-
-def _is_change(response: Any) -> bool:
-    return isinstance(response, tuple) and len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT")
-
-
-def _is_bye(response: Any) -> bool:
-    return isinstance(response, tuple) and len(response) >= 1 and response[0] == b"BYE"
-
-
-def _peer_closed(client: IMAPClient) -> bool:
-    """True when the server has closed the TCP connection (idle_check swallows EOF silently).
-
-    Peeks on a duplicate of the raw descriptor, which works under TLS too: an EOF at the TCP level
-    is visible there whatever the encryption.
-    """
-    sock = client.socket()
-    try:
-        raw = socket.socket(fileno=socket.dup(sock.fileno()))
-    except OSError:
-        return True
-    try:
-        raw.setblocking(False)
-        return raw.recv(1, socket.MSG_PEEK) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-    finally:
-        raw.close()
-
-
-def _quietly_close(client: IMAPClient) -> None:
-    try:
-        client.shutdown()
-    except Exception:
-        log.debug("closing an IDLE connection failed", exc_info=True)
 
 
 def _text(exc: BaseException) -> str:

@@ -24,7 +24,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from connectors.imap import ImapConnector, ImapSettings, refuse_plaintext
+from connectors.imap import ImapConnector
+from connectors.imap_settings import ImapSettings, refuse_plaintext
 from connectors.mail_build import addresses, build_message, make_message_id
 from syncd.errors import ConfigError, ConnectionDown, RecordError, TransientError
 from syncd.records import (

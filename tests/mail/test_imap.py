@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient  # type: ignore[import-untyped]
 
-from connectors.imap import ImapConnector, ImapSettings
+from connectors.imap import ImapConnector
+from connectors.imap_settings import ImapSettings
 from syncd.errors import ConfigError, ConnectionDown
 from syncd.records import Batch, Op, Telemetry, WriteOp, set_telemetry, telemetry
 

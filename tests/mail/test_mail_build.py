@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from connectors.imap import ImapConnector, ImapSettings
+from connectors.imap import ImapConnector
+from connectors.imap_settings import ImapSettings
 from connectors.mail_build import build_message, make_message_id
 from connectors.smtp import SmtpConnector, SmtpSettings
 from syncd.errors import RecordError

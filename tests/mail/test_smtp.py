@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient  # type: ignore[import-untyped]
 
-from connectors.imap import ImapSettings
+from connectors.imap_settings import ImapSettings
 from connectors.mail_parse import store_attachment
 from connectors.smtp import SentCopySettings, SmtpConnector, SmtpSettings
 from syncd.errors import ConfigError
