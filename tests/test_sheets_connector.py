@@ -88,6 +88,24 @@ def test_streams_list_worksheets_with_their_headers(sheets: SheetsSandbox) -> No
     assert infos["Clients"].key_field == "Email"
     assert infos["Clients"].field_names() == ["Email", "Name", "City"]
     assert infos["Orders"].field_names() == ["No", "Qty"]
+    assert infos["Clients"].capabilities == {"find", "add-columns"}
+
+
+def test_a_field_without_a_column_gets_one_at_the_right_end(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": [["Email", "Name"], ["ann@x.org", "Ann"]]})
+    session = sheets.session()
+    resize = {"sheetId": 0, "gridProperties": {"columnCount": 2}}
+    session.post(
+        f"https://sheets.googleapis.com/v4/spreadsheets/{key}:batchUpdate",
+        json={
+            "requests": [
+                {"updateSheetProperties": {"properties": resize, "fields": "gridProperties.columnCount"}}
+            ]
+        },
+    )
+    connector = connect(sheets, key)
+    assert connector.write("Clients", [WriteOp(Op.UPDATE, {"Phone": "555"}, key="ann@x.org")])[0].ok
+    assert sheets.values(key, "Clients") == [["Email", "Name", "Phone"], ["ann@x.org", "Ann", "555"]]
 
 
 def test_first_read_returns_every_row_and_a_second_nothing(sheets: SheetsSandbox) -> None:

@@ -163,7 +163,7 @@ class SheetsConnector:
         for title, value_range in zip(titles, self.client.batch_get(ranges), strict=True):
             table = SheetTable.parse(title, value_range, row, self.settings.keys.get(title))
             fields = tuple(FieldInfo(name=h, nullable=h != table.key_column) for h in table.columns)
-            infos.append(StreamInfo(title, table.key_column, fields, frozenset({"find"})))
+            infos.append(StreamInfo(title, table.key_column, fields, frozenset({"find", "add-columns"})))
         return infos
 
     def read(self, stream: str, cursor: Cursor | None) -> Iterator[Batch]:
