@@ -32,9 +32,8 @@ from imapclient import IMAPClient, SocketTimeout  # type: ignore[import-untyped]
 from imapclient.exceptions import LoginError  # type: ignore[import-untyped]
 from pydantic import BaseModel
 
-from connectors.imap_idle import WatchStats, idle_until_stopped, quietly_close
-from connectors.imap_settings import ImapSettings
 from connectors.mail_build import build_message, make_message_id
+from connectors.mail_idle import WatchStats, idle_until_stopped, quietly_close
 from connectors.mail_parse import (
     Limits,
     Rejected,
@@ -44,6 +43,7 @@ from connectors.mail_parse import (
     parse_message,
     raw_for_problem,
 )
+from connectors.mail_settings import ImapSettings
 from syncd.errors import ConfigError, ConnectionDown, RecordError
 from syncd.records import (
     Batch,

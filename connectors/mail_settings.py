@@ -1,4 +1,4 @@
-"""The `kind: imap` configuration block, and the clear-text rule IMAP and SMTP share."""
+"""The `kind: imap` and `kind: smtp` configuration blocks, and the clear-text rule they share."""
 
 from __future__ import annotations
 
@@ -51,3 +51,40 @@ def refuse_plaintext(security: str, host: str, allowed: bool) -> None:
         raise ValueError(
             "security: none would send the password in clear; use ssl or starttls, or set allow_plaintext"
         )
+
+
+class SentCopySettings(BaseModel):
+    """Where sent mail is filed (IMAP), and looked up by Message-ID before a possible resend."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    imap: ImapSettings
+    folder: str = "Sent"
+
+
+class SmtpSettings(BaseModel):
+    """The `kind: smtp` block of a connection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str
+    port: int = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    allow_plaintext: bool = False
+    """`security: none` sends the password and mail in clear: refused unless the host is loopback or this is set."""
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = None
+    timeout_seconds: float = Field(30.0, gt=0)
+    from_address: str | None = None
+    """Used when a mapped message has no `from`."""
+    message_id_domain: str = "syncd.invalid"
+    attachment_dir: Path | None = None
+    sent_copy: SentCopySettings | None = None
+    retries: int = Field(3, ge=0, le=10)
+    local_hostname: str | None = None
+
+    @model_validator(mode="after")
+    def _no_clear_text_over_the_network(self) -> SmtpSettings:
+        refuse_plaintext(self.security, self.host, self.allow_plaintext)
+        return self

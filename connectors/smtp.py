@@ -20,13 +20,13 @@ import ssl
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel
 
 from connectors.imap import ImapConnector
-from connectors.imap_settings import ImapSettings, refuse_plaintext
 from connectors.mail_build import addresses, build_message, make_message_id
+from connectors.mail_settings import SmtpSettings
 from syncd.errors import ConfigError, ConnectionDown, RecordError, TransientError
 from syncd.records import (
     Batch,
@@ -43,43 +43,6 @@ from syncd.records import (
 log = logging.getLogger(__name__)
 
 _DROPPED = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError)
-
-
-class SentCopySettings(BaseModel):
-    """Where sent mail is filed (IMAP), and looked up by Message-ID before a possible resend."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    imap: ImapSettings
-    folder: str = "Sent"
-
-
-class SmtpSettings(BaseModel):
-    """The `kind: smtp` block of a connection."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    host: str
-    port: int = 587
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    allow_plaintext: bool = False
-    """`security: none` sends the password and mail in clear: refused unless the host is loopback or this is set."""
-    username: str | None = None
-    password: SecretStr | None = None
-    ca_file: Path | None = None
-    timeout_seconds: float = Field(30.0, gt=0)
-    from_address: str | None = None
-    """Used when a mapped message has no `from`."""
-    message_id_domain: str = "syncd.invalid"
-    attachment_dir: Path | None = None
-    sent_copy: SentCopySettings | None = None
-    retries: int = Field(3, ge=0, le=10)
-    local_hostname: str | None = None
-
-    @model_validator(mode="after")
-    def _no_clear_text_over_the_network(self) -> SmtpSettings:
-        refuse_plaintext(self.security, self.host, self.allow_plaintext)
-        return self
 
 
 FIELDS = (

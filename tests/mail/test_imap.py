@@ -13,7 +13,7 @@ import pytest
 from imapclient import IMAPClient  # type: ignore[import-untyped]
 
 from connectors.imap import ImapConnector
-from connectors.imap_settings import ImapSettings
+from connectors.mail_settings import ImapSettings
 from syncd.errors import ConfigError, ConnectionDown
 from syncd.records import Batch, Op, Telemetry, WriteOp, set_telemetry, telemetry
 

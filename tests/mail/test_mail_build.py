@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from connectors.imap import ImapConnector
-from connectors.imap_settings import ImapSettings
 from connectors.mail_build import build_message, make_message_id
-from connectors.smtp import SmtpConnector, SmtpSettings
+from connectors.mail_settings import ImapSettings, SmtpSettings
+from connectors.smtp import SmtpConnector
 from syncd.errors import RecordError
 from syncd.records import Connector, Finder, Watcher
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient  # type: ignore[import-untyped]
 
-from connectors.imap_settings import ImapSettings
 from connectors.mail_parse import store_attachment
-from connectors.smtp import SentCopySettings, SmtpConnector, SmtpSettings
+from connectors.mail_settings import ImapSettings, SentCopySettings, SmtpSettings
+from connectors.smtp import SmtpConnector
 from syncd.errors import ConfigError
 from syncd.records import Op, WriteOp
 
