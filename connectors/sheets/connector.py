@@ -181,10 +181,26 @@ class SheetsConnector:
                 f"worksheet {stream!r} has no column {table.key_column!r} (its key column); "
                 f"its headers are {', '.join(repr(h) for h in table.columns)}"
             )
+        current, problems = self._scan(stream, table)
+        out, rows, pending = self._changes(stream, previous, current)
+        seen_problems = {content_hash([p.category, p.raw]) for p in problems}
+        fresh = [p for p in problems if content_hash([p.category, p.raw]) not in previous.problems]
+        size = self.settings.batch_size
+        items: list[Record | ReadProblem] = [*out, *fresh]
+        final = SheetCursor(rows, pending, frozenset(seen_problems)).to_json()
+        for start in range(0, max(len(items), 1), size):
+            chunk = items[start : start + size]
+            yield Batch(
+                records=[i for i in chunk if isinstance(i, Record)],
+                cursor=final if start + size >= len(items) else None,
+                problems=[i for i in chunk if isinstance(i, ReadProblem)],
+            )
+
+    def _scan(
+        self, stream: str, table: SheetTable
+    ) -> tuple[dict[str, tuple[str, dict[str, JSONValue]]], list[ReadProblem]]:
+        """Every keyed row as (content hash, fields), and the rows that cannot be records."""
         formulas = frozenset(self.settings.formulas.get(stream, []))
-        modified = self.settings.modified.get(stream)
-        now = self.clock()
-        settle = self.settings.settle_seconds
         current: dict[str, tuple[str, dict[str, JSONValue]]] = {}
         first_place: dict[str, str] = {}
         problems: list[ReadProblem] = []
@@ -194,15 +210,8 @@ class SheetsConnector:
             key = table.key_of(row)
             raw = json.dumps(row, ensure_ascii=False, default=str)
             if not key:
-                problems.append(
-                    ReadProblem(
-                        "bad-input",
-                        f"the key column {table.key_column!r} is blank",
-                        raw,
-                        None,
-                        table.place(index),
-                    )
-                )
+                message = f"the key column {table.key_column!r} is blank"
+                problems.append(ReadProblem("bad-input", message, raw, None, table.place(index)))
             elif key in current:
                 message = f"{table.key_column} {key!r} is also the key of the row at {first_place[key]}"
                 problems.append(ReadProblem("duplicate", message, raw, key, table.place(index)))
@@ -210,6 +219,15 @@ class SheetsConnector:
                 fields = table.fields_of(row, formulas)
                 current[key] = (row_hash(fields), fields)
                 first_place[key] = table.place(index)
+        return current, problems
+
+    def _changes(
+        self, stream: str, previous: SheetCursor, current: dict[str, tuple[str, dict[str, JSONValue]]]
+    ) -> tuple[list[Record], dict[str, str], dict[str, tuple[str, float]]]:
+        """Records for rows new, changed or gone since `previous` and settled; the next cursor's parts."""
+        modified = self.settings.modified.get(stream)
+        settle = self.settings.settle_seconds
+        now = self.clock()
         rows = dict(previous.rows)
         pending: dict[str, tuple[str, float]] = {}
         out: list[Record] = []
@@ -236,19 +254,7 @@ class SheetsConnector:
             if key not in current and settled(key, _DELETED):
                 out.append(Record(key=key, fields={}, deleted=True))
                 del rows[key]
-        seen_problems = {content_hash([p.category, p.raw]) for p in problems}
-        fresh = [p for p in problems if content_hash([p.category, p.raw]) not in previous.problems]
-        size = self.settings.batch_size
-        items: list[Record | ReadProblem] = [*out, *fresh]
-        final = SheetCursor(rows, pending, frozenset(seen_problems)).to_json()
-        for start in range(0, max(len(items), 1), size):
-            chunk = items[start : start + size]
-            last = start + size >= len(items)
-            yield Batch(
-                records=[i for i in chunk if isinstance(i, Record)],
-                cursor=final if last else None,
-                problems=[i for i in chunk if isinstance(i, ReadProblem)],
-            )
+        return out, rows, pending
 
     def write(self, stream: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Apply `ops` with one read of the keys and at most one batchUpdate plus one append.
