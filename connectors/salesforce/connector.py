@@ -48,6 +48,9 @@ from syncd.records import (
 COLLECTION_SIZE = 200
 FIND_CHUNK = 200
 RECENT_CAP = 10_000
+# Carried by Record.modified_at / Record.deleted instead: they change on every write, so as fields they
+# would make every update look like a change of fields the mapping never touched.
+NOT_FIELDS = {"attributes", "SystemModstamp", "LastModifiedDate", "LastModifiedById", "IsDeleted"}
 UNSELECTABLE_TYPES = {"address", "location", "base64", "complexvalue"}
 SOQL_ERRORS = {"MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE", "INVALID_QUERY_FILTER_OPERATOR"}
 
@@ -220,20 +223,24 @@ class SalesforceConnector:
                 )
         soql += " ORDER BY SystemModstamp, Id"
         started = datetime.now(UTC)
+        size = self.settings.batch_size
         for rows in self._query_pages(soql):
-            records = []
-            for row in rows:
-                stamp, record_id = row["SystemModstamp"], row["Id"]
-                if state.recent.get(record_id) == stamp or not (state.after(stamp, record_id) or overlap > 0):
-                    continue
-                records.append(self._record(row))
-                state.remember(stamp, record_id, overlap)
-            state.prune(overlap)
-            yield Batch(records, state.to_json())
+            for start in range(0, max(len(rows), 1), size):
+                records = []
+                for row in rows[start : start + size]:
+                    stamp, record_id = row["SystemModstamp"], row["Id"]
+                    if state.recent.get(record_id) == stamp or not (
+                        state.after(stamp, record_id) or overlap > 0
+                    ):
+                        continue
+                    records.append(self._record(row))
+                    state.remember(stamp, record_id, overlap)
+                state.prune(overlap)
+                yield Batch(records, state.to_json())
         yield from self._hard_deletes(stream, state, started)
 
     def _record(self, row: dict[str, Any]) -> Record:
-        fields = {k: _plain(v) for k, v in row.items() if k != "attributes"}
+        fields = {k: _plain(v) for k, v in row.items() if k not in NOT_FIELDS}
         return Record(
             key=str(row["Id"]),
             fields=fields,
@@ -345,6 +352,8 @@ class SalesforceConnector:
                 for (index, op), answer in zip(pending, answers, strict=True):
                     if isinstance(answer, RecordFailure):
                         results[index] = WriteResult(False, key=op.key, error=answer)
+                    elif kind == "delete" and _already_deleted(answer):
+                        results[index] = WriteResult(True, key=op.key)
                     elif answer.get("success"):
                         created = kind == "create" or bool(answer.get("created"))
                         results[index] = WriteResult(True, key=str(answer["id"]), created=created)
@@ -423,9 +432,11 @@ class SalesforceConnector:
                 )
                 continue
             ok, answer = queue.pop(0)
+            if kind == "delete" and answer.get("sf__Error", "").startswith("ENTITY_IS_DELETED:"):
+                ok = True
             if ok:
                 created = kind == "create" or answer.get("sf__Created") == "true"
-                results[index] = WriteResult(True, key=answer.get("sf__Id") or op.key, created=created)
+                results[index] = WriteResult(True, key=answer.get("sf__Id") or op.key, created=created and ok)
             else:
                 results[index] = WriteResult(
                     False, key=op.key, error=failure_from_bulk(answer.get("sf__Error", ""))
@@ -518,6 +529,11 @@ class SalesforceConnector:
         if not self._closed:
             self._closed = True
             self.session.close()
+
+
+def _already_deleted(answer: dict[str, Any]) -> bool:
+    """Deleting a record that is already in the recycle bin succeeds: deletes are idempotent."""
+    return (answer.get("errors") or [{}])[0].get("statusCode") == "ENTITY_IS_DELETED"
 
 
 def _write_kind(op: WriteOp) -> tuple[str, str]:

@@ -79,7 +79,10 @@ class SalesforceSettings(BaseModel):
         description="Each read looks this far behind its cursor again, for transactions that committed late "
         "with an earlier SystemModstamp; records already seen are not handed on twice.",
     )
-    page_size: int = Field(2000, ge=200, le=2000, description="Records per query page (one batch each).")
+    page_size: int = Field(2000, ge=200, le=2000, description="Records per query page Salesforce returns.")
+    batch_size: int = Field(
+        2000, ge=1, description="Records per batch handed to the engine (each batch is a checkpoint)."
+    )
     bulk_threshold: int = Field(
         2000, ge=1, description="Writes of more records than this in one call go through Bulk API 2.0."
     )
