@@ -533,7 +533,7 @@ class SalesforceConnector:
 
 def _already_deleted(answer: dict[str, Any]) -> bool:
     """Deleting a record that is already in the recycle bin succeeds: deletes are idempotent."""
-    return (answer.get("errors") or [{}])[0].get("statusCode") == "ENTITY_IS_DELETED"
+    return bool((answer.get("errors") or [{}])[0].get("statusCode") == "ENTITY_IS_DELETED")
 
 
 def _write_kind(op: WriteOp) -> tuple[str, str]:
