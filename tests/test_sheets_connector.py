@@ -236,6 +236,14 @@ def test_new_rows_are_one_append_and_a_repeat_creates_no_duplicate(sheets: Sheet
     ]
 
 
+def test_the_first_write_to_an_empty_worksheet_lays_down_the_header(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": []})
+    connector = connect(sheets, key)
+    op = WriteOp(Op.CREATE, {"Email": "ann@x.org", "Name": "Ann"}, match=("Email", "ann@x.org"))
+    assert connector.write("Clients", [op])[0].ok
+    assert sheets.values(key, "Clients") == [["Email", "Name"], ["ann@x.org", "Ann"]]
+
+
 def test_formula_payloads_never_become_formulas(sheets: SheetsSandbox) -> None:
     key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
     connector = connect(sheets, key)

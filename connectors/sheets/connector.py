@@ -128,7 +128,7 @@ class _Plan:
     owners: dict[tuple[int, int], int] = field(default_factory=dict)
     new_rows: dict[str, list[JSONValue]] = field(default_factory=dict)
     new_row_ops: dict[str, list[int]] = field(default_factory=dict)
-    results: list[WriteResult | None] = field(default_factory=list)
+    results: list[WriteResult] = field(default_factory=list)
 
 
 class SheetsConnector:
@@ -267,21 +267,23 @@ class SheetsConnector:
         if not ops:
             return []
         table = self._load(stream)
-        key_column = self.settings.keys.get(stream) or table.key_column
-        if key_column == SYNCD_ID and not table.has_key_column:
+        if not table.columns:  # an empty worksheet: the first write lays down the header
+            table.key_column = self.settings.keys.get(stream) or next(
+                (op.match[0] for op in ops if op.match), ""
+            )
+        if table.key_column == SYNCD_ID and not table.has_key_column:
             table = self._assign_ids(stream, table)
-        if not table.has_key_column:
-            message = f"worksheet {stream!r} has no column {key_column!r} to find rows by"
-            return [_failure("validation", "NO_KEY_COLUMN", message) for _ in ops]
         added = self._add_columns(table, ops)
-        plan = _Plan(results=[None] * len(ops))
+        if not table.has_key_column:
+            message = f"worksheet {stream!r} has no column {table.key_column!r} to find rows by"
+            return [_failure("validation", "NO_KEY_COLUMN", message) for _ in ops]
+        plan = _Plan()
         index = self._index(table)
-        for number, op in enumerate(ops):
-            plan.results[number] = self._plan_op(stream, table, index, plan, number, op)
-        self._send(stream, table, plan, ops, added)
-        return [
-            r if r is not None else _failure("validation", "UNKNOWN", "not planned") for r in plan.results
+        plan.results = [
+            self._plan_op(stream, table, index, plan, number, op) for number, op in enumerate(ops)
         ]
+        self._send(stream, table, plan, ops, added)
+        return plan.results
 
     def find(self, stream: str, field_name: str, values: Collection[str]) -> dict[str, str]:
         """{value: key} of the first row whose `field_name` holds each value, from one read."""
@@ -416,7 +418,7 @@ class SheetsConnector:
 
     def _plan_op(
         self, stream: str, table: SheetTable, index: dict[str, int], plan: _Plan, number: int, op: WriteOp
-    ) -> WriteResult | None:
+    ) -> WriteResult:
         too_long = next(
             (n for n, v in op.fields.items() if isinstance(v, str) and len(neutralise(v)) > MAX_CELL_CHARS),
             None,
