@@ -131,6 +131,8 @@ class Dovecot:
     _mail_uid: int = 0
     _mail_gid: int = 0
     pool_size: int = 300
+    extra_config: str = ""
+    """Appended to the generated config, e.g. an `imap_capability` without MOVE."""
     _users: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -164,7 +166,7 @@ class Dovecot:
             internal_group=internal_group,
             login_user=login,
         )
-        (self.dir / "dovecot.conf").write_text(conf)
+        (self.dir / "dovecot.conf").write_text(conf + self.extra_config)
         out = open(self.dir / "dovecot.stdout", "ab")  # noqa: SIM115 - owned by the child for its life
         self.process = subprocess.Popen(
             [self.binary, "-F", "-c", str(self.dir / "dovecot.conf")], stdout=out, stderr=out

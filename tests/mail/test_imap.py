@@ -17,7 +17,7 @@ from connectors.mail_settings import ImapSettings
 from syncd.errors import ConfigError, ConnectionDown
 from syncd.records import Batch, Op, Telemetry, WriteOp, set_telemetry, telemetry
 
-from .dovecot import Account
+from .dovecot import Account, Dovecot
 from .split_proxy import SplitProxy
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "mail"
@@ -317,6 +317,24 @@ def test_move_post_action_moves_the_message(connector: ImapConnector, other: IMA
     other.select_folder("INBOX", readonly=True)
     assert other.search(["HEADER", "Message-ID", "<order-1@example.com>"]) == []
     assert len(other.search("ALL")) == 1
+
+
+def test_move_without_the_move_extension_copies_deletes_and_expunges(dovecot_without_move: Dovecot) -> None:
+    account = dovecot_without_move.account(1)
+    conn = ImapConnector("mail", _settings(account))
+    with IMAPClient(account.host, port=account.port, ssl=False, timeout=10) as client:
+        client.login(account.username, account.password)
+        assert b"MOVE" not in client.capabilities()
+        client.append("INBOX", _mail(1))
+        client.append("INBOX", _mail(2))
+        try:
+            assert conn.post_action("INBOX", ["<order-1@example.com>"], "move", "Archive") == []
+        finally:
+            conn.close()
+        client.select_folder("Archive", readonly=True)
+        assert len(client.search(["HEADER", "Message-ID", "<order-1@example.com>"])) == 1
+        client.select_folder("INBOX", readonly=True)
+        assert len(client.search("ALL")) == 1  # expunged, not just flagged \Deleted
 
 
 def test_flag_post_action_finds_a_message_by_content_hash(
