@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import jwt
 import requests
+from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
@@ -50,6 +51,19 @@ def error_message(exc: SalesforceError) -> str:
     return str(content)[:500]
 
 
+class _DefaultTimeout(HTTPAdapter):
+    """Gives every request a timeout, including the ones simple-salesforce makes without one (login)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, *args, **kwargs)
+
+
 class OrgSession:
     """One logged-in session on one org, shared by every call the connector makes."""
 
@@ -57,6 +71,9 @@ class OrgSession:
         self.connection = connection
         self.settings = settings
         self.http = requests.Session()
+        adapter = _DefaultTimeout(settings.timeout_seconds)
+        self.http.mount("https://", adapter)
+        self.http.mount("http://", adapter)
         if settings.ca_file is not None:
             self.http.verify = str(settings.ca_file)
             self.http.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify`
