@@ -628,6 +628,77 @@ def demo(c: Ctx, directory: Path | None) -> int:
     return run_demo(directory, out, as_json=c.as_json)
 
 
+@cli.command()
+@click.argument("mapping")
+@click.option("--repair", is_flag=True, help="Fix what the mapping's policies allow, through the engine.")
+@click.option("--dry-run", is_flag=True, help="With --repair: print what would be written, write nothing.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.pass_obj
+def reconcile(c: Ctx, mapping: str, repair: bool, dry_run: bool, fmt: str) -> int:
+    """Compare both sides of MAPPING in full and report drift (exit 1 when there is any)."""
+    from syncd.reconcile import reconcile as run_reconcile
+
+    project = c.project()
+    with c.journal(project) as journal:
+        report = run_reconcile(project, journal, mapping, repair=repair, dry_run=dry_run)
+    if c.as_json or fmt == "json":
+        emit_json(report.to_json())
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(
+            [
+                "kind",
+                "source_key",
+                "target_key",
+                "match_value",
+                "field",
+                "source_value",
+                "target_value",
+                "detail",
+            ]
+        )
+        for d in report.drift:
+            writer.writerow(
+                [
+                    d.kind,
+                    d.source_key,
+                    d.target_key,
+                    d.match_value,
+                    d.field,
+                    d.source_value,
+                    d.target_value,
+                    d.detail,
+                ]
+            )
+    else:
+        out.print(
+            f"{mapping}: {report.source_count} source, {report.target_count} target, {report.linked} linked",
+            markup=False,
+        )
+        table = Table(title="drift" if report.drift else "no drift")
+        for col in ("kind", "source key", "target key", "field", "source value", "target value", "detail"):
+            table.add_column(col)
+        for d in report.drift:
+            table.add_row(
+                d.kind,
+                d.source_key or "",
+                d.target_key or "",
+                d.field or "",
+                "" if d.source_value is None else repr(d.source_value),
+                "" if d.target_value is None else repr(d.target_value),
+                d.detail,
+            )
+        if report.drift:
+            out.print(table)
+        for r in report.repairs:
+            if dry_run:
+                _print_plan(r)
+            _print_results([r], dry_run)
+    return EXIT_FAILURES if report.drift else EXIT_OK
+
+
 # -- entry points -----------------------------------------------------------------------------
 
 

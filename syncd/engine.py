@@ -18,12 +18,13 @@ a conflict settled by the mapping's policy.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -195,6 +196,8 @@ class SyncPass:
         self._target_changes: dict[str, Record] = {}
         self._events: list[tuple[str, str, str | None, str | None, Any]] = []
         self._bases: dict[str, dict[str, JSONValue]] = {}
+        self._base_override: dict[str, dict[str, JSONValue]] = {}
+        self._forget: set[str] = set()
 
     # -- the pass ----------------------------------------------------------------------------
 
@@ -308,6 +311,44 @@ class SyncPass:
         if records:
             self._forward(records, None)
 
+    def replan(
+        self,
+        records: list[Record],
+        *,
+        bases: Mapping[str, dict[str, JSONValue]] | None = None,
+        target_records: Sequence[Record] = (),
+        forget: Collection[str] = (),
+    ) -> PassResult:
+        """Plan and write these source records now, outside the cursor (dead-letter replay, reconcile repair).
+
+        `bases` replaces the agreed values of some links for this plan only, `target_records` are
+        the target's current versions of linked records, and `forget` names source keys whose links
+        point at records that are gone (planned as new), so a repair can state what it found in the
+        engine's own terms and let the usual merge and policies decide what to write.
+        """
+        if self.result.run_id is None and not self.dry_run:
+            self.result.run_id = self.journal.start_run(self.m.name)
+        self._base_override = dict(bases or {})
+        self._forget = set(forget)
+        for trec in target_records:
+            self._target_changes[trec.key] = trec
+        try:
+            for start in range(0, len(records), self.spec.batch_size):
+                self._forward(records[start : start + self.spec.batch_size], None)
+        except BudgetExhausted as exc:
+            self.result.outcome, self.result.message = "budget", str(exc)
+        except SyncdError as exc:
+            self.result.outcome, self.result.message = "failed", str(exc)
+        finally:
+            self._target_changes.clear()
+            self._base_override = {}
+            self._forget = set()
+        if self.result.outcome == "ok" and self.result.counts["failed"]:
+            self.result.outcome = "failures"
+        if self.result.run_id is not None:
+            self.journal.finish_run(self.result.run_id, self.result.outcome, self.result.message or None)
+        return self.result
+
     # -- forward: source records towards the target --------------------------------------------
 
     def _forward(self, records: list[Record], batch: Batch | None) -> None:
@@ -319,6 +360,11 @@ class SyncPass:
             ):
                 self.result.newest_change = rec.modified_at
         links = self.journal.links_by_source(self.m.name, [r.key for r in records])
+        for key, base in self._base_override.items():
+            if key in links:
+                links[key] = dataclasses.replace(links[key], base=base)
+        for key in self._forget:
+            links.pop(key, None)
         pendings: list[_Pending] = []
         back: list[_Pending] = []
         failures: list[tuple[Record, RecordError, str]] = []
@@ -337,7 +383,7 @@ class SyncPass:
                 failures.append((rec, exc, SOURCE))
                 continue
             live.append(rec)
-        resolved = self._resolve_lookups(live)
+        resolved = self.resolve_lookups(live)
         mapped: list[tuple[Record, dict[str, JSONValue]]] = []
         for rec in live:
             try:
@@ -396,7 +442,7 @@ class SyncPass:
         self.result.counts["skipped"] += 1
         return None
 
-    def _resolve_lookups(self, records: Sequence[Record]) -> dict[str, dict[str, str]]:
+    def resolve_lookups(self, records: Sequence[Record]) -> dict[str, dict[str, str]]:
         """One batched lookup per lookup field for all distinct values of the batch, cached per pass."""
         wanted: dict[str, set[str]] = {}
         for rec in records:
@@ -970,28 +1016,15 @@ def replay_dead_letters(
     project: Project, journal: Journal, ids: Sequence[int] | None, mapping: str | None
 ) -> list[PassResult]:
     """Re-plan the records of the given open dead letters (all open ones when `ids` is None)."""
-    letters = journal.dead_letters(mapping, ids=ids)
     by_mapping: dict[str, list[Record]] = {}
-    skipped: list[int] = []
-    for dl in letters:
+    for dl in journal.dead_letters(mapping, ids=ids):
         if dl.side == SOURCE and dl.record is not None and dl.record_key is not None:
             by_mapping.setdefault(dl.mapping, []).append(Record(dl.record_key, dl.record))
-        else:
-            skipped.append(dl.id)
     results = []
     for name, records in by_mapping.items():
         conns = Connections(project)
         try:
-            sp = SyncPass(project, journal, project.mapping(name), conns)
-            sp.result.run_id = journal.start_run(name)
-            try:
-                sp._forward(records, None)
-            except SyncdError as exc:
-                sp.result.outcome, sp.result.message = "failed", str(exc)
-            if sp.result.outcome == "ok" and sp.result.counts["failed"]:
-                sp.result.outcome = "failures"
-            journal.finish_run(sp.result.run_id, sp.result.outcome, sp.result.message or None)
-            results.append(sp.result)
+            results.append(SyncPass(project, journal, project.mapping(name), conns).replan(records))
         finally:
             conns.close()
     return results
