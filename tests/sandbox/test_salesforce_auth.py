@@ -10,7 +10,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from syncd.sandbox.salesforce import SalesforceSandbox
-from tests.sandbox.conftest import API_VERSION, client, https_session, password_flow_token
+from tests.sandbox.salesforce_clients import API_VERSION, client, https_session, password_flow_token
 
 
 def test_soap_login_as_simple_salesforce_sends_it(sandbox: SalesforceSandbox) -> None:

@@ -10,7 +10,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from syncd.sandbox.salesforce import SalesforceSandbox
-from tests.sandbox.conftest import running_org
+from tests.sandbox.salesforce_clients import running_org
 
 
 def rows(text: str) -> list[dict[str, str]]:

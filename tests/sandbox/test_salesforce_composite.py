@@ -9,7 +9,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from syncd.sandbox.salesforce import SalesforceSandbox
-from tests.sandbox.conftest import running_org
+from tests.sandbox.salesforce_clients import running_org
 
 
 def contacts(count: int, bad_at: int | None = None) -> list[dict[str, Any]]:

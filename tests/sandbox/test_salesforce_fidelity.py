@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from syncd.sandbox.salesforce import SalesforceSandbox
-from tests.sandbox.conftest import API_VERSION, https_session, password_flow_token
+from tests.sandbox.salesforce_clients import API_VERSION, https_session, password_flow_token
 
 
 def _fixtures_dir() -> Path | None:

@@ -17,7 +17,7 @@ from simple_salesforce.exceptions import (
 
 from syncd.sandbox.salesforce import SalesforceSandbox
 from syncd.sandbox.salesforce_ids import checksum_suffix, normalize_id
-from tests.sandbox.conftest import running_org
+from tests.sandbox.salesforce_clients import running_org
 
 SF_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$")
 
