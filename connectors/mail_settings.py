@@ -13,6 +13,8 @@ class ImapSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    kind: Literal["imap"] = Field("imap", description="Connection kind: an IMAP mailbox.")
+
     host: str
     port: int = 993
     security: Literal["ssl", "starttls", "none"] = "ssl"
@@ -66,6 +68,8 @@ class SmtpSettings(BaseModel):
     """The `kind: smtp` block of a connection."""
 
     model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["smtp"] = Field("smtp", description="Connection kind: sending mail through an SMTP server.")
 
     host: str
     port: int = 587
