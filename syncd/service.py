@@ -56,7 +56,7 @@ from syncd.metrics import (
 )
 from syncd.plugins import load_connector_class
 from syncd.project import Project, load_project
-from syncd.records import content_hash, set_telemetry, telemetry
+from syncd.records import Watcher, content_hash, set_telemetry, telemetry
 
 log = logging.getLogger("syncd.service")
 
@@ -506,7 +506,9 @@ class Daemon:
             try:
                 connector = project.connect(spec.source_connection)
                 try:
-                    for _ in connector.watch(spec.source_stream, stop):  # type: ignore[attr-defined]
+                    if not isinstance(connector, Watcher):
+                        return
+                    for _ in connector.watch(spec.source_stream, stop):
                         telemetry().watch_event(spec.source_connection, spec.source_stream)
                         self.wake(name)
                         delay = 1.0
