@@ -222,10 +222,12 @@ class Daemon:
             self.metrics.registry.register(WatchIdleCollector(self.metrics))
             set_telemetry(self._telemetry)
             self._apply_secrets()
-            self._http = serve(
-                self.project.settings.metrics.listen,
-                make_app(self.metrics.registry, self.health, self.readiness),
-            )
+            listen = self.project.settings.metrics.listen
+            try:
+                self._http = serve(listen, make_app(self.metrics.registry, self.health, self.readiness))
+            except (OSError, ValueError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                raise SyncdError(f"metrics.listen {listen!r}: cannot serve HTTP there: {reason}") from None
             self.metrics.config_loaded_at.set_to_current_time()
             self._files = self._watched_files(self.project)
             now = time.time()

@@ -230,13 +230,17 @@ class DaemonProcess:
     def signal(self, signum: signal.Signals) -> None:
         self.proc.send_signal(signum)
 
+    def wait(self) -> int:
+        """Wait for the process to end by itself and for its last log lines; returns the exit code."""
+        code = self.proc.wait(timeout=PATIENCE)
+        self._reader.join(timeout=10)
+        return code
+
     def stop(self) -> int:
         """SIGTERM and wait; returns the exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=PATIENCE)
-        self._reader.join(timeout=10)
-        return code
+        return self.wait()
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 
 from tests.service.conftest import Company, DaemonProcess, http_get, sample, wait_for
@@ -36,7 +38,7 @@ def test_sigterm_during_a_pass_finishes_its_batch_and_exits_0(company: Company, 
     daemon = start_daemon()
     wait_for("a pass to start", lambda: company.runs("people"))
     daemon.signal(signal.SIGTERM)
-    assert daemon.proc.wait(timeout=60) == 0
+    assert daemon.wait() == 0
     run = company.runs("people")[-1]
     assert run["outcome"] in ("stopped", "ok"), run  # "ok" only if the pass had already ended
     # What was written is what the journal recorded: nothing lost, nothing written twice.
@@ -48,14 +50,14 @@ def test_sigint_stops_like_sigterm(company: Company, start_daemon: Start) -> Non
     daemon = start_daemon()
     wait_for("the first pass", lambda: company.finished_runs("people"))
     daemon.signal(signal.SIGINT)
-    assert daemon.proc.wait(timeout=60) == 0
+    assert daemon.wait() == 0
 
 
 def test_a_second_daemon_on_the_same_journal_is_refused(company: Company, start_daemon: Start) -> None:
     first = start_daemon()
     first.url  # noqa: B018 (waits until the first holds the lock and serves)
     second = start_daemon()
-    assert second.proc.wait(timeout=60) == 1
+    assert second.wait() == 1
     text = "".join(second.raw)
     assert "another syncd" in text and "already running on this journal" in text
     assert first.proc.poll() is None
@@ -171,3 +173,43 @@ def test_logs_are_json_lines_and_quiet_when_nothing_changes(company: Company, st
     assert (
         len(pass_lines) == 1 and pass_lines[0]["counts"]["created"] == 2
     )  # only the pass that did something
+
+
+def test_a_removed_mapping_stops_and_its_gauges_go(company: Company, start_daemon: Start) -> None:
+    company.write_orders([("O-1", "P1")])
+    company.write_orders_mapping()
+    daemon = start_daemon()
+    wait_for("the orders pass", lambda: company.finished_runs("orders"))
+    (company.root / "mappings" / "orders.yaml").unlink()
+    reloaded = wait_for("the reload", lambda: daemon.logs(reload="ok"))
+    assert reloaded[0]["removed"] == ["orders"]
+    assert sample(daemon.metrics(), "syncd_mapping_failing", mapping="orders") is None
+    assert sample(daemon.metrics(), "syncd_mapping_failing", mapping="people") == 0
+
+
+def test_an_invalid_config_at_start_exits_2_with_the_place(company: Company, start_daemon: Start) -> None:
+    company.replace(company.root / "mappings" / "people.yaml", "version: 1\nname: Bad Name\n")
+    daemon = start_daemon()
+    assert daemon.wait() == 2
+    assert "people.yaml" in "".join(daemon.raw)
+
+
+def test_a_busy_metrics_port_is_a_clear_error(company: Company, start_daemon: Start) -> None:
+    first = start_daemon()
+    port = first.url.rsplit(":", 1)[1]
+    other = company.root / "other"
+    other.mkdir()
+    (other / "syncd.yaml").write_text(
+        company.config.read_text()
+        .replace('"127.0.0.1:0"', f'"127.0.0.1:{port}"')
+        .replace("path: ", "path: ../")
+        .replace("journal: syncd.db", "journal: other.db\nmappings: ['../mappings/*.yaml']")
+    )
+    second = subprocess.run(
+        [sys.executable, "-m", "syncd", "--config", str(other / "syncd.yaml"), "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1
+    assert f"metrics.listen '127.0.0.1:{port}': cannot serve HTTP there" in second.stderr
