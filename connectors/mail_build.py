@@ -122,7 +122,22 @@ def build_message(
         msg.add_alternative(str(html), subtype="html")
     for attachment in fields.get("attachments") or []:
         _attach(msg, attachment, attachment_dir)
+    for field, value in fields.items():
+        if field.startswith("attachment:") and value not in (None, ""):
+            _attach_inline(msg, field.removeprefix("attachment:"), value)
     return msg
+
+
+def _attach_inline(msg: EmailMessage, name: str, content: Any) -> None:
+    """A mapped field named `attachment:report.csv` becomes that file, its value the content.
+
+    This is how a mapping attaches what it computed (a CSV of a client's stock) without a store.
+    """
+    filename = header_text("attachment", name).replace("/", "_").replace("\\", "_") or "attachment"
+    ctype = mimetypes.guess_type(filename)[0] or "text/plain"
+    maintype, _, subtype = ctype.partition("/")
+    data = content.encode("utf-8") if isinstance(content, str) else str(content).encode("utf-8")
+    msg.add_attachment(data, maintype=maintype, subtype=subtype or "plain", filename=filename)
 
 
 def _date(value: Any) -> str:

@@ -172,11 +172,38 @@ class MappingSpec(_Strict):
     flag_value: Any = Field("Deleted", description="With deletes: flag, the value written to flag_field.")
     schedule: str = Field("5m", description="Interval (30s, 5m, 1h, 1d) or a five-field cron expression.")
     batch_size: int = Field(200, ge=1, le=10000)
+    updates: bool = Field(
+        True,
+        description="false: a linked record is never updated (notifications: each email is sent once).",
+    )
+    on_filter_exit: Literal["keep", "unlink"] = Field(
+        "keep",
+        description=(
+            "What happens to the link of a source record that stops passing the filter. unlink: a later "
+            "re-entry counts as new, e.g. one low-stock email per crossing of the threshold."
+        ),
+    )
+    once_per: str | None = Field(
+        None,
+        description=(
+            "Jinja2 template of a period, e.g. \"{{ now.strftime('%Y-%m') }}\": when its value changes, "
+            "every record counts as new again (a monthly report to each client)."
+        ),
+    )
+    group_by: str | None = Field(
+        None,
+        description=(
+            "Source field to group by: each group becomes one record with the group's first record's "
+            "fields plus `items` (every record's fields) and `count`. The source is read in full each pass."
+        ),
+    )
 
     @model_validator(mode="after")
     def _flag_needs_field(self) -> MappingSpec:
         if self.deletes == "flag" and not self.flag_field:
             raise ValueError("deletes: flag needs flag_field (the target field that marks a deletion)")
+        if self.direction == "two-way" and (not self.updates or self.group_by or self.once_per):
+            raise ValueError("updates: false, group_by and once_per are for one-way mappings")
         return self
 
     @property

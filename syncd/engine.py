@@ -31,7 +31,7 @@ from typing import Any
 
 from syncd.errors import BudgetExhausted, RecordError, SyncdError, TransientError
 from syncd.journal import Journal, Link
-from syncd.mapping import CompiledMapping, text_of
+from syncd.mapping import CompiledMapping, get_path, text_of
 from syncd.project import Project
 from syncd.records import (
     Batch,
@@ -179,6 +179,7 @@ class SyncPass:
         full: bool = False,
         progress: ProgressFn | None = None,
         stop: threading.Event | None = None,
+        now: datetime | None = None,
     ) -> None:
         self.project = project
         self.journal = journal
@@ -198,6 +199,9 @@ class SyncPass:
         self._bases: dict[str, dict[str, JSONValue]] = {}
         self._base_override: dict[str, dict[str, JSONValue]] = {}
         self._forget: set[str] = set()
+        self._generation: dict[str, int] = {}  # source key -> generation of a new cycle planned this pass
+        self._link_generation: dict[str, int] = {}  # source key -> generation of its current link
+        self.period = mapping.period(now) if mapping.spec.once_per else ""
 
     # -- the pass ----------------------------------------------------------------------------
 
@@ -238,7 +242,10 @@ class SyncPass:
                     tgt_cursor_new = batch.cursor
             fault_point("after-read")
         self._retry_dead_letters()
-        for batch in self.source.read(spec.source_stream, src_cursor):
+        if spec.group_by:
+            self._forward_groups()
+            src_cursor = None
+        for batch in [] if spec.group_by else self.source.read(spec.source_stream, src_cursor):
             fault_point("after-read")
             self._problems(batch.problems, SOURCE)
             # The mapping's batch size bounds one write call and one journal transaction, whatever
@@ -360,6 +367,8 @@ class SyncPass:
             ):
                 self.result.newest_change = rec.modified_at
         links = self.journal.links_by_source(self.m.name, [r.key for r in records])
+        for key, lk in links.items():
+            self._link_generation[key] = lk.generation
         for key, base in self._base_override.items():
             if key in links:
                 links[key] = dataclasses.replace(links[key], base=base)
@@ -378,11 +387,21 @@ class SyncPass:
             try:
                 if not self.m.keeps(rec.fields):
                     counts["skipped"] += 1
+                    self._left_filter(links.get(rec.key))
                     continue
             except RecordError as exc:
                 failures.append((rec, exc, SOURCE))
                 continue
             live.append(rec)
+        for rec in live:
+            # A new cycle (back inside the filter after leaving it, or a new once_per period): the
+            # record counts as new, with a generation that keeps the new write's identity distinct.
+            link = links.get(rec.key)
+            if link is not None and (
+                link.state == "filtered-out" or (self.spec.once_per and link.period != self.period)
+            ):
+                self._generation[rec.key] = link.generation + 1
+                del links[rec.key]
         resolved = self.resolve_lookups(live)
         mapped: list[tuple[Record, dict[str, JSONValue]]] = []
         for rec in live:
@@ -404,6 +423,39 @@ class SyncPass:
             except RecordError as exc:
                 failures.append((rec, exc, SOURCE))
         self._execute(pendings, back, failures, batch)
+
+    def _forward_groups(self) -> None:
+        """Read the whole source, fold it into one record per `group_by` value, and plan those.
+
+        A group's record has its first member's fields (the client's name and email, say) plus
+        `items`, every member's fields in source order, and `count`. Reading in full is the price
+        of a group being complete; group mappings are for reports over streams of report size.
+        """
+        spec = self.spec
+        assert spec.group_by is not None
+        groups: dict[str, list[Record]] = {}
+        for batch in self.source.read(spec.source_stream, None):
+            self._problems(batch.problems, SOURCE)
+            for rec in batch.records:
+                if rec.deleted:
+                    continue
+                value = text_of(get_path(rec.fields, spec.group_by))
+                if value is not None:
+                    groups.setdefault(value, []).append(rec)
+        fault_point("after-read")
+        records = []
+        for value, members in groups.items():
+            fields = {**members[0].fields, "items": [dict(m.fields) for m in members], "count": len(members)}
+            times = [m.modified_at for m in members if m.modified_at is not None]
+            records.append(Record(value, fields, max(times) if times else None))
+        for start in range(0, len(records), spec.batch_size):
+            self._forward(records[start : start + spec.batch_size], None)
+
+    def _left_filter(self, link: Link | None) -> None:
+        if link is None or link.state != "active" or self.spec.on_filter_exit != "unlink" or self.dry_run:
+            return
+        with self.journal.tx():
+            self.journal.set_link_state(self.m.name, link.source_key, "filtered-out")
 
     def _plan_source_delete(self, rec: Record, link: Link | None) -> _Pending | None:
         policy = self.spec.deletes
@@ -527,7 +579,11 @@ class SyncPass:
             Op.CREATE,
             dict(vals),
             match=(self.spec.match.target, match_value),
-            idempotency_key=self._idem("create", match_value, vals),
+            idempotency_key=self._idem(
+                "create",
+                match_value,
+                {"fields": vals, "cycle": [self._generation.get(rec.key, 0), self.period]},
+            ),
         )
         return [_Pending(change, op, rec.key, None, vals, match_value, rec, "link")]
 
@@ -535,6 +591,9 @@ class SyncPass:
         self, rec: Record, vals: dict[str, JSONValue], link: Link
     ) -> tuple[list[_Pending], list[_Pending]]:
         base = link.base
+        if not self.spec.updates:  # notifications: what was sent stays sent
+            self.result.counts["skipped"] += 1
+            return [], []
         trec = self._target_changes.pop(link.target_key, None)
         if trec is not None and trec.deleted:
             self._mark_target_deleted(link)
@@ -961,7 +1020,19 @@ class SyncPass:
         self, source_key: str, target_key: str, base: dict[str, JSONValue], match_value: str | None
     ) -> None:
         h = values_hash(base)
-        self.journal.save_link(self.m.name, source_key, target_key, base, h, h, h, match_value)
+        generation = self._generation.get(source_key, self._link_generation.get(source_key, 0))
+        self.journal.save_link(
+            self.m.name,
+            source_key,
+            target_key,
+            base,
+            h,
+            h,
+            h,
+            match_value,
+            generation=generation,
+            period=self.period,
+        )
 
     def _dead_letter(self, rec: Record, exc: RecordError, side: str) -> None:
         self.result.counts["failed"] += 1

@@ -28,7 +28,7 @@ import sqlite_utils
 from syncd.errors import SyncdError
 from syncd.records import JSONValue, canonical_json
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -77,6 +77,14 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
     # v3: the newest source change each run saw, so `syncd status` can show lag without the daemon.
     3: ["ALTER TABLE runs ADD COLUMN newest_change TEXT"],
+    # v4: notification cycles (a record counts as new again after leaving its filter, or in a new
+    # `once_per` period), and leases so one process at a time owns a watched mail folder.
+    4: [
+        "ALTER TABLE links ADD COLUMN generation INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE links ADD COLUMN period TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE leases (
+            name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at TEXT NOT NULL, acquired_at TEXT NOT NULL)""",
+    ],
 }
 
 
@@ -99,6 +107,8 @@ class Link:
     target_hash: str | None
     state: str
     match_value: str | None = None
+    generation: int = 0
+    period: str = ""
 
 
 @dataclass
@@ -254,6 +264,8 @@ class Journal:
             row["target_hash"],
             row["state"],
             row.get("match_value"),
+            row.get("generation") or 0,
+            row.get("period") or "",
         )
 
     def links_by_source(self, mapping: str, keys: Iterable[str]) -> dict[str, Link]:
@@ -315,6 +327,8 @@ class Journal:
         target_hash: str | None,
         match_value: str | None,
         state: str = "active",
+        generation: int = 0,
+        period: str = "",
     ) -> None:
         # A target key is linked to one source key; a re-created source record takes the link over.
         self._exec(
@@ -323,10 +337,12 @@ class Journal:
         )
         self._exec(
             """INSERT INTO links (mapping, source_key, target_key, base, base_hash, source_hash, target_hash,
-                                  state, updated_at, match_value) VALUES (?,?,?,?,?,?,?,?,?,?)
+                                  state, updated_at, match_value, generation, period)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT(mapping, source_key) DO UPDATE SET target_key=excluded.target_key, base=excluded.base,
                base_hash=excluded.base_hash, source_hash=excluded.source_hash, target_hash=excluded.target_hash,
-               state=excluded.state, updated_at=excluded.updated_at, match_value=excluded.match_value""",
+               state=excluded.state, updated_at=excluded.updated_at, match_value=excluded.match_value,
+               generation=excluded.generation, period=excluded.period""",
             (
                 mapping,
                 source_key,
@@ -338,6 +354,8 @@ class Journal:
                 state,
                 now(),
                 match_value,
+                generation,
+                period,
             ),
         )
 
@@ -352,6 +370,38 @@ class Journal:
 
     def count_links(self, mapping: str) -> int:
         return int(self._rows("SELECT COUNT(*) AS n FROM links WHERE mapping = ?", (mapping,))[0]["n"])
+
+    # -- leases -------------------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
+        """Take or renew the lease `name` for `owner` unless another owner holds an unexpired one.
+
+        Leases make one process at a time the reader of a watched mail folder, so two daemons (or
+        an old and a new config during a reload) never process one message twice.
+        """
+        stamp = datetime.now(UTC)
+        with self.tx():
+            rows = self._rows("SELECT owner, expires_at FROM leases WHERE name = ?", (name,))
+            if rows and rows[0]["owner"] != owner and rows[0]["expires_at"] > stamp.isoformat():
+                return False
+            self._exec(
+                """INSERT INTO leases (name, owner, expires_at, acquired_at) VALUES (?,?,?,?)
+                   ON CONFLICT(name) DO UPDATE SET owner=excluded.owner, expires_at=excluded.expires_at,
+                   acquired_at=CASE WHEN leases.owner = excluded.owner THEN leases.acquired_at
+                                    ELSE excluded.acquired_at END""",
+                (name, owner, (stamp + ttl).isoformat(), stamp.isoformat()),
+            )
+        return True
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self.tx():
+            self._exec("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+
+    def lease_owner(self, name: str) -> str | None:
+        rows = self._rows("SELECT owner, expires_at FROM leases WHERE name = ?", (name,))
+        if rows and rows[0]["expires_at"] > datetime.now(UTC).isoformat():
+            return str(rows[0]["owner"])
+        return None
 
     # -- outbox -------------------------------------------------------------------------------
 

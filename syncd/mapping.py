@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError
@@ -35,9 +36,12 @@ def get_path(fields: Mapping[str, Any], path: str) -> Any:
         return fields[path]
     value: Any = fields
     for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]  # "from.0.address": the first sender's address
+        else:
             return None
-        value = value[part]
     return value
 
 
@@ -98,6 +102,7 @@ class CompiledMapping:
     filter_expr: Any = None
     fields_hash: str = ""
     lookups: list[CompiledField] = field(default_factory=list)
+    once_per_template: Any = None
 
     @property
     def name(self) -> str:
@@ -119,6 +124,12 @@ class CompiledMapping:
     @property
     def formula_fields(self) -> list[str]:
         return [f.target for f in self.fields if f.spec.formula]
+
+    def period(self, now: datetime | None = None) -> str:
+        """The value of `once_per` at `now` ("2026-11" for a monthly report); "" without one."""
+        if self.once_per_template is None:
+            return ""
+        return str(self.once_per_template.render(now=now or datetime.now(UTC))).strip()
 
     def keeps(self, source_fields: Mapping[str, Any]) -> bool:
         """Whether the mapping's filter lets this source record through."""
@@ -264,6 +275,11 @@ def compile_mapping(spec: MappingSpec, doc: LocatedDocument) -> tuple[CompiledMa
         }
     )
     mapping = CompiledMapping(spec, compiled, filter_expr, fields_hash, [f for f in compiled if f.lookup])
+    if spec.once_per:
+        try:
+            mapping.once_per_template = _ENV.from_string(spec.once_per)
+        except TemplateSyntaxError as exc:
+            problems.append(doc.problem(("once_per",), f"invalid template: {exc.message}"))
     return mapping, problems
 
 

@@ -18,9 +18,11 @@ nothing, so the engine never sees an echo of its own write as a new change.
 from __future__ import annotations
 
 import copy
+import csv
 import difflib
 import functools
 import inspect
+import io
 import math
 import re
 import unicodedata
@@ -855,6 +857,51 @@ def _build_join(args: Any) -> BoundTransform:
         return text.split(options.sep) if text else []
 
     return _bind("join", lambda value: _join("join", options.sep, value), inverse)
+
+
+class _CsvArgs(_Args):
+    columns: list[str] = Field(min_length=1)
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+
+
+@_transform("csv")
+def _build_csv(args: Any) -> BoundTransform:
+    """A list of records as CSV text, header first: a report's rows as an email attachment.
+
+    Arguments:
+      columns:   the fields to write, in order (each record's dotted paths are not followed);
+                 the shorthand {csv: [Name, Stock]} means {csv: {columns: [Name, Stock]}}
+      delimiter: default ","
+    Cells that a spreadsheet would run as formulas (= + - @) get a leading apostrophe.
+    Not written back (one-way only).
+    Example: {csv: [Name, Stock]}   [{"Name": "Bolt", "Stock": 5}] -> "Name,Stock\\r\\nBolt,5\\r\\n"
+    """
+    options = _parse_args("csv", _CsvArgs, args, primary="columns")
+
+    def forward(value: Any) -> str:
+        if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+            raise TransformError(f"csv expects a list of records, got {_show(value)}")
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=options.delimiter)
+        writer.writerow(options.columns)
+        for item in value:
+            writer.writerow([_cell(item.get(column)) for column in options.columns])
+        return out.getvalue()
+
+    return _bind("csv", forward, None)
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.lstrip()[:1] in ("=", "+", "-", "@") and not _plain_number(text) else text
+
+
+def _plain_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ SAMPLE_ITEMS: dict[str, Any] = {
     "datetime": {"datetime": {"tz": "Europe/London"}},
     "split": {"split": ";"},
     "join": {"join": ";"},
+    "csv": {"csv": ["Name", "Stock"]},
     "map": {"map": {"values": {"Open": "Prospecting"}}},
     "default": {"default": "n/a"},
     "regex_replace": {"regex_replace": {"pattern": "x"}},
@@ -107,6 +108,7 @@ DOCUMENTED_EXAMPLES: dict[str, tuple[Any, Any, Any]] = {
     ),
     "split": ({"split": ";"}, "Hardware;Software", ["Hardware", "Software"]),
     "join": ({"join": ";"}, ["Hardware", "Software"], "Hardware;Software"),
+    "csv": ({"csv": ["Name", "Stock"]}, [{"Name": "Bolt", "Stock": 5}], "Name,Stock\r\nBolt,5\r\n"),
     "map": ({"map": {"values": {"Open": "Prospecting", "Won": "Closed Won"}}}, "Won", "Closed Won"),
     "default": ({"default": "Unknown"}, "", "Unknown"),
     "regex_replace": ({"regex_replace": {"pattern": "[^0-9+]"}}, "+44 (20) 7946", "+44207946"),
@@ -752,3 +754,12 @@ def test_email_round_trips(address: str) -> None:
     except TransformError:
         assume(False)  # hypothesis also makes addresses valid by RFC 5322 that email-validator refuses
     assert_round_trip(bound, address)
+
+
+def test_csv_cells_that_would_run_as_formulas_are_neutralised() -> None:
+    rows = [{"Name": '=HYPERLINK("http://x")', "Stock": -5}, {"Name": "@SUM(1)", "Stock": "+1"}]
+    assert forward({"csv": ["Name", "Stock"]}, rows).splitlines() == [
+        "Name,Stock",
+        '"\'=HYPERLINK(""http://x"")",-5',
+        "'@SUM(1),+1",
+    ]
