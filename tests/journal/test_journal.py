@@ -104,3 +104,26 @@ def test_audit_events_older_than_the_retention_are_pruned(tmp_path: Path) -> Non
     assert j.prune_events(timedelta(days=90)) == 1
     assert [r[0] for r in j.conn.execute("SELECT source_key FROM events")] == ["S2"]
     j.close()
+
+
+def test_a_lease_held_by_one_owner_is_refused_to_another_until_it_expires(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    j = Journal(tmp_path / "syncd.db")
+    assert j.acquire_lease("imap:helpdesk/INBOX", "daemon-a", timedelta(seconds=60))
+    assert not j.acquire_lease("imap:helpdesk/INBOX", "daemon-b", timedelta(seconds=60))
+    assert j.acquire_lease("imap:helpdesk/INBOX", "daemon-a", timedelta(seconds=60))  # renewal
+    assert j.lease_owner("imap:helpdesk/INBOX") == "daemon-a"
+    j.release_lease("imap:helpdesk/INBOX", "daemon-a")
+    assert j.acquire_lease("imap:helpdesk/INBOX", "daemon-b", timedelta(seconds=60))
+    j.close()
+
+
+def test_an_expired_lease_can_be_taken_over(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    j = Journal(tmp_path / "syncd.db")
+    assert j.acquire_lease("imap:x", "crashed-daemon", timedelta(seconds=-1))
+    assert j.acquire_lease("imap:x", "new-daemon", timedelta(seconds=60))
+    assert j.lease_owner("imap:x") == "new-daemon"
+    j.close()
