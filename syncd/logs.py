@@ -73,13 +73,16 @@ class SecretFilter(logging.Filter):
         # Longest first, so a secret that contains another is blanked whole.
         self.secrets = tuple(sorted({v for v in values if len(v) >= 4}, key=len, reverse=True))
 
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
             return True
         message = record.getMessage()
-        cleaned = message
-        for secret in self.secrets:
-            cleaned = cleaned.replace(secret, REDACTED)
+        cleaned = self.redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True

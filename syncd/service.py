@@ -169,12 +169,6 @@ class MappingState:
     watcher_stop: threading.Event | None = None
 
 
-@dataclass
-class _Running:
-    thread: threading.Thread
-    started: float
-
-
 class Daemon:
     """The scheduler. `run()` blocks until stopped and returns the process exit code.
 
@@ -197,7 +191,7 @@ class Daemon:
         self._stop = threading.Event()
         self._reload_requested = threading.Event()
         self._states: dict[str, MappingState] = {}
-        self._running: dict[str, _Running] = {}
+        self._running: dict[str, threading.Thread] = {}
         self._rng = random.Random()
         self._heartbeat = time.monotonic()
         self._started = time.time()
@@ -297,7 +291,7 @@ class Daemon:
                     "mapping": s.name,
                     "failing_for_seconds": round(now - s.failing_since, 3),
                     "consecutive_failures": s.failures,
-                    "message": s.last_message,
+                    "message": secret_filter.redact(s.last_message),
                 }
                 for s in self._states.values()
                 if s.failing_since is not None
@@ -360,7 +354,7 @@ class Daemon:
                     continue  # runs after the mapping its lookups go through, in this same round
                 due.discard(name)
                 state.woken = False
-                self._start_pass(name, now)
+                self._start_pass(name)
         return soonest
 
     def _is_due(self, state: MappingState, now: float) -> bool:
@@ -375,12 +369,12 @@ class Daemon:
             if f.lookup is not None and f.lookup.mapping and f.lookup.mapping != name
         }
 
-    def _start_pass(self, name: str, now: float) -> None:
+    def _start_pass(self, name: str) -> None:
         project = self.project
         thread = threading.Thread(
             target=self._pass_thread, args=(name, project), name=f"syncd-pass-{name}", daemon=True
         )
-        self._running[name] = _Running(thread, now)
+        self._running[name] = thread
         self.metrics.running.labels(name).set(1)
         thread.start()
 
@@ -638,9 +632,9 @@ class Daemon:
                     state.watcher_stop.set()
             running = list(self._running.items())
         deadline = time.monotonic() + self.settings.grace_seconds
-        for _name, run in running:
-            run.thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        left = sorted(name for name, run in running if run.thread.is_alive())
+        for _name, thread in running:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        left = sorted(name for name, thread in running if thread.is_alive())
         if left:
             log.error(
                 "grace period of %.0f s ran out with passes still running: %s; the journal repeats their "
