@@ -504,8 +504,9 @@ class Daemon:
                 try:
                     if not isinstance(connector, Watcher):
                         return
+                    # The connector reports each sign of life (telemetry.watch_event) itself, liveness
+                    # checks included; a yield only means "read me now".
                     for _ in connector.watch(spec.source_stream, stop):
-                        telemetry().watch_event(spec.source_connection, spec.source_stream)
                         self.wake(name)
                         delay = 1.0
                 finally:
