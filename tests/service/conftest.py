@@ -36,7 +36,7 @@ version: 1
 journal: syncd.db
 metrics: {{listen: "127.0.0.1:0"}}
 service:
-  concurrency: 4
+  concurrency: {concurrency}
   grace_seconds: {grace}
   jitter: 0
   backoff_initial_seconds: 0.2
@@ -45,7 +45,7 @@ service:
   reload_poll_seconds: 0.2
 connections:
   src: {{kind: files, path: src, modified: {{People: Updated}}}}
-  dst: {{kind: files, path: dst, keys: {{People: Id, Orders: Ref}}}}
+  dst: {{kind: files, path: dst, keys: {{People: Id, Orders: Ref, copy_a: Id, copy_b: Id}}}}
 """
 
 PEOPLE = """\
@@ -120,8 +120,12 @@ class Company:
     def journal(self) -> Path:
         return self.root / "syncd.db"
 
-    def write_config(self, grace: float = 30, failing_threshold: float = 900, extra: str = "") -> None:
-        text = CONFIG.format(grace=grace, failing_threshold=failing_threshold) + extra
+    def write_config(
+        self, grace: float = 30, failing_threshold: float = 900, extra: str = "", concurrency: int = 4
+    ) -> None:
+        text = (
+            CONFIG.format(grace=grace, failing_threshold=failing_threshold, concurrency=concurrency) + extra
+        )
         self.replace(self.config, text)
 
     def write_people_mapping(self, schedule: str = "1h", batch_size: int = 200) -> None:

@@ -37,3 +37,47 @@ def test_a_woken_mapping_runs_before_its_schedule(
     daemon.daemon.wake("people")
     wait_for("the woken pass", lambda: len(company.target_rows("People")) == 3)
     assert len(company.finished_runs("people")) == 2
+
+
+def overlapping(runs: list[dict[str, object]]) -> list[tuple[object, object]]:
+    """Pairs of runs whose [started_at, finished_at] intervals overlap."""
+    spans = sorted((str(r["started_at"]), str(r["finished_at"]), r["id"]) for r in runs)
+    found, latest = [], None
+    for start, end, run_id in spans:
+        if latest is not None and start < latest[0]:
+            found.append((latest[1], run_id))
+        if latest is None or end > latest[0]:
+            latest = (end, run_id)
+    return found
+
+
+def test_one_mapping_never_runs_twice_at_once(
+    company: Company, in_process: Callable[[], InProcessDaemon]
+) -> None:
+    company.write_people(2000, start=3)
+    company.write_people_mapping(batch_size=50)
+    daemon = in_process()
+    for n in range(6):  # wake it again and again, also while its passes run
+        company.write_people(1, start=5000 + n)
+        daemon.daemon.wake("people")
+        wait_for(f"pass {n + 1}", lambda n=n: len(company.runs("people")) >= n + 1)
+    wait_for("the last pass to end", lambda: all(r["finished_at"] for r in company.runs("people")))
+    assert overlapping(company.runs("people")) == []
+
+
+def test_concurrency_1_runs_one_pass_at_a_time(
+    company: Company, in_process: Callable[[], InProcessDaemon]
+) -> None:
+    company.write_config(concurrency=1)
+    company.write_people(2000, start=3)
+    for name in ("copy_a", "copy_b"):
+        (company.root / "mappings" / f"{name}.yaml").write_text(
+            f"version: 1\nname: {name}\nsource: src.People\ntarget: dst.{name}\n"
+            "match: {source: Id, target: Id}\nfields: {Id: Id, Name: Name}\nschedule: 1h\n"
+        )
+    in_process()
+    wait_for(
+        "all three mappings to pass",
+        lambda: all(company.finished_runs(n) for n in ("people", "copy_a", "copy_b")),
+    )
+    assert overlapping(company.runs()) == []
