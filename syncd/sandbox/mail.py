@@ -32,6 +32,8 @@ from syncd.sandbox.tls import LoopbackTLS, make_loopback_tls
 
 DEFAULT_USER = "coordinator@sandbox.example"
 SENT = "Sent"
+STANDARD_FOLDERS = ("Drafts", SENT)
+"""Made for every user at start, as a provider's new account has them (the connectors' configs name them)."""
 HOST = "127.0.0.1"
 
 
@@ -202,4 +204,7 @@ async def _new_imap(users: dict[str, str]) -> ImapStandIn:
     """pymap's locks and events belong to the loop they are made on: build it there."""
     imap = ImapStandIn(users)
     await imap.add_users()
+    for user in users:
+        for folder in STANDARD_FOLDERS:
+            await imap.folder(user, folder)
     return imap

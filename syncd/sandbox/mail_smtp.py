@@ -1,6 +1,6 @@
 """The sandbox's SMTP server: aiosmtpd on one loopback port, accepting mail from the sandbox's users.
 
-It behaves like a small submission server: AUTH (PLAIN/LOGIN) with a sandbox user is required, every
+It behaves like a small submission server: AUTH (PLAIN/LOGIN) as a sandbox user before MAIL, every
 recipient is accepted (nothing leaves the machine), and each accepted message is handed to a callback
 that records it and files it as a mail provider would (a copy in the sender's Sent folder, and the
 message in the INBOX of any recipient who is a sandbox user). TLS, when on, is implicit (SMTPS).
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import warnings
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,21 +19,13 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 HOSTNAME = "sandbox.localhost"
 
-_KNOWN_NOISE = (
-    "Requiring AUTH while not requiring TLS",
-    "auth_required == True but auth_require_tls == False",
-    "Session.login_data is deprecated",
-)
-"""aiosmtpd says these on every connection or login; they are known and intended here (AUTH without
-TLS on loopback when the sandbox runs plain; aiosmtpd's own use of its deprecated attribute)."""
+
+def _not_deprecation_noise(record: logging.LogRecord) -> bool:
+    """aiosmtpd logs a warning about its own deprecated attribute at every login: not ours to act on."""
+    return not record.getMessage().startswith("Session.login_data is deprecated")
 
 
-def _not_known_noise(record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith(_KNOWN_NOISE)
-
-
-logging.getLogger("mail.log").addFilter(_not_known_noise)
-warnings.filterwarnings("ignore", _KNOWN_NOISE[0], UserWarning, "aiosmtpd.smtp")
+logging.getLogger("mail.log").addFilter(_not_deprecation_noise)
 
 
 @dataclass(frozen=True)
@@ -53,6 +44,20 @@ OnSubmission = Callable[[Submission], Awaitable[None]]
 class _Handler:
     def __init__(self, on_submission: OnSubmission) -> None:
         self._on_submission = on_submission
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """Mail only from a logged-in user, as a submission server demands (RFC 4954's 530).
+
+        Checked here rather than with aiosmtpd's `auth_required`, which would also insist on TLS
+        before AUTH, and the sandbox runs plain unless asked for TLS.
+        """
+        if not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         auth = session.auth_data
@@ -92,9 +97,8 @@ class SmtpStandIn:
             self._handler,
             hostname=HOSTNAME,
             authenticator=self._authenticator,
-            auth_required=True,
-            # Loopback only, and clients choose implicit TLS when the sandbox has it: AUTH in
-            # clear text on 127.0.0.1 is what a local test server offers.
+            # Loopback only, and implicit TLS when the sandbox has it: AUTH in clear text on
+            # 127.0.0.1 is what a local test server offers. Login is enforced in handle_MAIL.
             auth_require_tls=False,
             loop=asyncio.get_running_loop(),
         )
