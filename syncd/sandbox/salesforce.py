@@ -185,12 +185,25 @@ class SalesforceSandbox:
             org_id = store.new_id("00D")
             user_id = store.new_id("005")
             stamp = store.tick()
-            system = {"IsDeleted": False, "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp,
-                      "CreatedById": user_id, "LastModifiedById": user_id}  # fmt: skip
-            store.put("Organization", {**_organization_row(org_id), **system})
-            store.put("User", {"Id": user_id, "Username": self.credentials.username, "FirstName": "Account",
-                               "LastName": "Coordinator", "Name": "Account Coordinator",
-                               "Email": self.credentials.username, "IsActive": True, **system})  # fmt: skip
+            system = {
+                "IsDeleted": False,
+                "CreatedDate": stamp,
+                "LastModifiedDate": stamp,
+                "SystemModstamp": stamp,
+                "CreatedById": user_id,
+                "LastModifiedById": user_id,
+            }
+            user = {
+                "Id": user_id,
+                "Username": self.credentials.username,
+                "FirstName": "Account",
+                "LastName": "Coordinator",
+                "Name": "Account Coordinator",
+                "Email": self.credentials.username,
+                "IsActive": True,
+            }
+            self.org.save(self.org.objects["Organization"], {**_organization_row(org_id), **system})
+            self.org.save(self.org.objects["User"], {**user, **system})
             store.set_meta("org_id", org_id)
             store.set_meta("user_id", user_id)
             self.org.org_id, self.org.user_id = org_id, user_id
@@ -366,8 +379,15 @@ class SalesforceSandbox:
             )
         if fault == "500":
             return _json(
-                [{"errorCode": "UNKNOWN_EXCEPTION", "message": "An unexpected error occurred. Please include this "
-                  "ErrorId if you contact support: 1234567890-12345 (-1234567890)"}], 500)  # fmt: skip
+                [
+                    {
+                        "errorCode": "UNKNOWN_EXCEPTION",
+                        "message": "An unexpected error occurred. Please include this "
+                        "ErrorId if you contact support: 1234567890-12345 (-1234567890)",
+                    }
+                ],
+                500,
+            )
         if fault == "503":
             return _json(
                 [{"errorCode": "SERVER_UNAVAILABLE", "message": "Server temporarily unavailable"}], 503

@@ -116,18 +116,38 @@ class Org:
             raise RecordFault("ENTITY_IS_DELETED", "entity is deleted", [])
         return record
 
-    def find_by(self, obj: SObjectDef, f: FieldDef, value: Any) -> list[dict[str, Any]]:
-        if f.type in {"id", "reference"}:
-            key = normalize_id(str(value))
-            return [r for r in self.store.all(obj.name) if r.get(f.name) == key]
+    @staticmethod
+    def indexed(f: FieldDef) -> bool:
+        """Fields Salesforce indexes for lookups: external ids, unique and idLookup fields."""
+        return (f.external_id or f.unique or f.id_lookup) and f.type != "id"
+
+    @staticmethod
+    def lookup_key(f: FieldDef, value: Any) -> str:
+        if f.type == "reference":
+            return normalize_id(str(value)) or str(value)
         if f.type in STRING_TYPES and not f.case_sensitive:
-            wanted = str(value).casefold()
-            return [
-                r
-                for r in self.store.all(obj.name)
-                if isinstance(r.get(f.name), str) and r[f.name].casefold() == wanted
-            ]
-        return [r for r in self.store.all(obj.name) if r.get(f.name) == value]
+            return str(value).casefold()
+        return str(value)
+
+    def find_by(self, obj: SObjectDef, f: FieldDef, value: Any) -> list[dict[str, Any]]:
+        """Live records whose `f` equals `value` (case-insensitively unless the field is case sensitive)."""
+        if self.indexed(f):
+            found = self.store.look_up(obj.name, f.name, self.lookup_key(f, value))
+            return [r for r in found if not r.get("IsDeleted")]
+        key = self.lookup_key(f, value)
+        return [
+            r
+            for r in self.store.all(obj.name)
+            if r.get(f.name) is not None and self.lookup_key(f, r[f.name]) == key
+        ]
+
+    def save(self, obj: SObjectDef, record: dict[str, Any]) -> None:
+        lookups = {
+            f.name: self.lookup_key(f, record[f.name])
+            for f in obj.fields.values()
+            if self.indexed(f) and record.get(f.name) is not None
+        }
+        self.store.put(obj.name, record, lookups)
 
     # --- value coercion -------------------------------------------------------------------------
 
@@ -358,7 +378,7 @@ class Org:
             record.update(values)
             self._derive(obj, record)
             self._finish(obj, record)
-            self.store.put(obj.name, record)
+            self.save(obj, record)
             return str(record["Id"])
 
     def update(self, sobject: str, raw_id: str, body: dict[str, Any], from_csv: bool = False) -> str:
@@ -371,7 +391,7 @@ class Org:
             record.update(LastModifiedDate=stamp, SystemModstamp=stamp, LastModifiedById=self.user_id)
             self._derive(obj, record)
             self._finish(obj, record)
-            self.store.put(obj.name, record)
+            self.save(obj, record)
             return str(record["Id"])
 
     def upsert_field(self, obj: SObjectDef, name: str) -> FieldDef:
@@ -431,7 +451,7 @@ class Org:
                 )
             stamp = self.stamp()
             record.update(IsDeleted=True, SystemModstamp=stamp, LastModifiedDate=stamp)
-            self.store.put(obj.name, record)
+            self.save(obj, record)
             self.store.tombstone(obj.name, record["Id"], stamp)
             return str(record["Id"])
 

@@ -222,8 +222,14 @@ class QueryRunner:
         for child in self.org.objects.values():
             if child_relationship_name(child).lower() != sub.query.sobject.lower():
                 continue
-            link = next((f for f in child.fields.values() if parent.name in f.reference_to and not f.system
-                         and f.name != "OwnerId"), None)  # fmt: skip
+            link = next(
+                (
+                    f
+                    for f in child.fields.values()
+                    if parent.name in f.reference_to and not f.system and f.name != "OwnerId"
+                ),
+                None,
+            )
             if link is not None:
                 return child_relationship_name(child), child, link, sub.query
         raise SoqlError(

@@ -176,8 +176,18 @@ def _num(name: str, kind: str = "double", precision: int = 18, scale: int = 2, *
 
 
 def _auto(name: str) -> FieldDef:
-    return FieldDef(name, "string", name, 30, createable=False, updateable=False, auto_number=True,
-                    name_field=True, unique=True, id_lookup=True)  # fmt: skip
+    return FieldDef(
+        name,
+        "string",
+        name,
+        30,
+        createable=False,
+        updateable=False,
+        auto_number=True,
+        name_field=True,
+        unique=True,
+        id_lookup=True,
+    )
 
 
 def _calc(f: FieldDef) -> FieldDef:
@@ -190,10 +200,18 @@ def _text(name: str, length: int = 32000) -> FieldDef:
 
 OWNER = _ref("OwnerId", "User", "Owner", label="Owner ID", default="<current user>")
 
-_ADDRESS = [_text("BillingStreet", 255), _s("BillingCity", 40), _s("BillingState", 80),
-            _s("BillingPostalCode", 20), _s("BillingCountry", 80), _text("ShippingStreet", 255),
-            _s("ShippingCity", 40), _s("ShippingState", 80), _s("ShippingPostalCode", 20),
-            _s("ShippingCountry", 80)]  # fmt: skip
+_ADDRESS = [
+    _text("BillingStreet", 255),
+    _s("BillingCity", 40),
+    _s("BillingState", 80),
+    _s("BillingPostalCode", 20),
+    _s("BillingCountry", 80),
+    _text("ShippingStreet", 255),
+    _s("ShippingCity", 40),
+    _s("ShippingState", 80),
+    _s("ShippingPostalCode", 20),
+    _s("ShippingCountry", 80),
+]
 
 _ro: dict[str, Any] = {"createable": False, "updateable": False}
 

@@ -29,6 +29,9 @@ CREATE TABLE IF NOT EXISTS records (
     id TEXT PRIMARY KEY, sobject TEXT NOT NULL, data TEXT NOT NULL,
     is_deleted INTEGER NOT NULL DEFAULT 0, modstamp TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS records_by_object ON records (sobject, is_deleted);
+CREATE TABLE IF NOT EXISTS lookups (sobject TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS lookups_by_value ON lookups (sobject, field, value);
+CREATE INDEX IF NOT EXISTS lookups_by_id ON lookups (id);
 CREATE TABLE IF NOT EXISTS tombstones (id TEXT PRIMARY KEY, sobject TEXT NOT NULL, deleted_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, username TEXT NOT NULL);
@@ -124,8 +127,14 @@ class OrgStore:
             ).fetchone()
         return int(row[0])
 
-    def put(self, sobject: str, record: dict[str, Any]) -> None:
+    def put(self, sobject: str, record: dict[str, Any], lookups: dict[str, str] | None = None) -> None:
+        """Store a record; `lookups` (field -> normalised value) index it for upsert and uniqueness checks."""
         with self.lock:
+            self.db.execute("DELETE FROM lookups WHERE id = ?", (record["Id"],))
+            self.db.executemany(
+                "INSERT INTO lookups (sobject, field, value, id) VALUES (?, ?, ?, ?)",
+                [(sobject, name, value, record["Id"]) for name, value in (lookups or {}).items()],
+            )
             self.db.execute(
                 "INSERT INTO records (id, sobject, data, is_deleted, modstamp) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET data = excluded.data, is_deleted = excluded.is_deleted, "
@@ -149,6 +158,17 @@ class OrgStore:
     def purge(self, record_id: str) -> None:
         with self.lock:
             self.db.execute("DELETE FROM records WHERE id = ?", (record_id,))
+            self.db.execute("DELETE FROM lookups WHERE id = ?", (record_id,))
+
+    def look_up(self, sobject: str, field: str, value: str) -> list[dict[str, Any]]:
+        """Records whose indexed `field` has the normalised `value`, oldest first."""
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT r.data FROM lookups l JOIN records r ON r.id = l.id "
+                "WHERE l.sobject = ? AND l.field = ? AND l.value = ? ORDER BY r.rowid",
+                (sobject, field, value),
+            ).fetchall()
+        return [json.loads(r[0]) for r in rows]
 
     def tombstones(self, sobject: str) -> list[tuple[str, str]]:
         with self.lock:
