@@ -38,6 +38,7 @@ class QueryRunner:
         self.org = org
         self.source = source
         self._cache: dict[str, Row | None] = {}
+        self._child_rows: dict[tuple[str, str, bool], dict[str, list[Row]]] = {}
 
     # --- names ----------------------------------------------------------------------------------
 
@@ -274,13 +275,22 @@ class QueryRunner:
                 target[last.name] = current.get(last.name) if current else None
         for rel_name, child, link, sub in subqueries:
             inner = QueryRunner(self.org, self.source)
-            rows = [
-                r for r in self.org.store.all(child.name, include_deleted) if r.get(link.name) == record["Id"]
-            ]
+            rows = self._children(child, link, include_deleted).get(record["Id"], [])
             cols = [(s, inner.resolve(child, s)) for s in sub.select if isinstance(s, soql.FieldPath)]
             shaped = [inner._shape(child, r, cols, [], include_deleted) for r in rows]
             out[rel_name] = {"totalSize": len(shaped), "done": True, "records": shaped} if shaped else None
         return out
+
+    def _children(self, child: SObjectDef, link: FieldDef, include_deleted: bool) -> dict[str, list[Row]]:
+        """Child records by parent Id, read once per query rather than once per parent row."""
+        key = (child.name, link.name, include_deleted)
+        if key not in self._child_rows:
+            grouped: dict[str, list[Row]] = {}
+            for row in self.org.store.all(child.name, include_deleted):
+                if row.get(link.name):
+                    grouped.setdefault(row[link.name], []).append(row)
+            self._child_rows[key] = grouped
+        return self._child_rows[key]
 
     def _compare_rows(
         self, a: Row, b: Row, order: list[tuple[soql.OrderBy, list[tuple[SObjectDef, FieldDef]]]]

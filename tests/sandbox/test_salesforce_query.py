@@ -226,3 +226,14 @@ def test_only_ten_query_cursors_stay_open(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.query_more(oldest, identifier_is_url=True)
     assert caught.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
+def test_child_subquery_nests_children_or_null(sf: Salesforce, sandbox: SalesforceSandbox) -> None:
+    parent = sandbox.insert("Account", {"Name": "Parent"})
+    sandbox.insert("Account", {"Name": "Childless"})
+    for name in ("Ann", "Bob"):
+        sandbox.insert("Contact", {"LastName": name, "AccountId": parent})
+    rows = sf.query("SELECT Name, (SELECT LastName FROM Contacts) FROM Account ORDER BY Name")["records"]
+    assert rows[0]["Contacts"] is None
+    assert rows[1]["Contacts"]["totalSize"] == 2
+    assert [c["LastName"] for c in rows[1]["Contacts"]["records"]] == ["Ann", "Bob"]
