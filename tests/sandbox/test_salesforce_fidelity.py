@@ -35,7 +35,7 @@ def _fixtures_dir() -> Path | None:
 FIXTURES = _fixtures_dir()
 FILES = sorted(FIXTURES.glob("*.json")) if FIXTURES else []
 
-pytestmark = pytest.mark.skipif(
+needs_recordings = pytest.mark.skipif(
     FIXTURES is None,
     reason="recorded Salesforce traffic not found (../shared/fixtures/salesforce or $SYNCD_SHARED_DIR)",
 )
@@ -185,6 +185,7 @@ def org_session() -> Iterator[tuple[SalesforceSandbox, requests.Session]]:
     org.stop()
 
 
+@needs_recordings
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_recorded_interactions_get_the_recorded_status_and_shape(
     path: Path, org_session: tuple[SalesforceSandbox, requests.Session]
