@@ -39,6 +39,7 @@ from syncd.records import (
     Finder,
     JSONValue,
     Op,
+    PassAware,
     ReadProblem,
     Record,
     WriteOp,
@@ -225,6 +226,9 @@ class SyncPass:
 
     def _run(self) -> None:
         spec = self.spec
+        for connector in {id(self.source): self.source, id(self.target): self.target}.values():
+            if isinstance(connector, PassAware):
+                connector.new_pass()
         src_cursor, fields_hash = self.journal.get_cursor(self.m.name, SOURCE)
         backfill = fields_hash is not None and fields_hash != self.m.fields_hash
         if self.full or backfill:

@@ -179,6 +179,14 @@ class Finder(Protocol):
 
 
 @runtime_checkable
+class PassAware(Protocol):
+    """Optional: told when a pass starts, so per-pass state (an API budget, cached describes) resets
+    even when the service keeps one connector open across many passes."""
+
+    def new_pass(self) -> None: ...
+
+
+@runtime_checkable
 class Watcher(Protocol):
     """Optional capability: yields each time the stream changed (IMAP IDLE)."""
 

@@ -12,12 +12,14 @@ import pytest
 
 from .file_harnesses import CsvHarness, XlsxHarness
 from .harness import Harness
+from .salesforce_harness import SalesforceHarness
 from .sheets_harness import SheetsHarness
 
 HARNESSES: dict[str, type[Harness]] = {
     "files-csv": CsvHarness,
     "files-xlsx": XlsxHarness,
     "sheets": SheetsHarness,
+    "salesforce": SalesforceHarness,
 }
 
 

@@ -1,22 +1,18 @@
-"""The connector conformance suite (tests/contract) run against the Salesforce connector and sandbox.
+"""The Salesforce connector against the Salesforce sandbox, for the conformance suite.
 
 The harness seeds and inspects the org through the sandbox's back door, never through the connector.
-It lives here until tests/contract/conftest.py lists it in HARNESSES.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
-
-import pytest
 
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from syncd.records import Connector, JSONValue
 from syncd.sandbox.salesforce import SalesforceSandbox
-from tests.contract.harness import Harness
-from tests.contract.test_conformance import *  # noqa: F403  (the suite's tests, run with the harness below)
+
+from .harness import Harness
 
 SEED = {
     "objects": {
@@ -72,10 +68,3 @@ class SalesforceHarness(Harness):
 
     def cleanup(self) -> None:
         self.org.stop()
-
-
-@pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    chosen = SalesforceHarness(tmp_path)
-    yield chosen
-    chosen.cleanup()
