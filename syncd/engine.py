@@ -22,6 +22,7 @@ import dataclasses
 import logging
 import os
 import signal
+import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -42,6 +43,7 @@ from syncd.records import (
     PassAware,
     ReadProblem,
     Record,
+    Watcher,
     WriteOp,
     WriteResult,
     canonical_json,
@@ -52,6 +54,7 @@ from syncd.records import (
 log = logging.getLogger("syncd.engine")
 
 SOURCE, TARGET = "source", "target"
+LEASE_TTL = timedelta(minutes=30)  # longer than any pass; a crashed holder's lease lapses after it
 RETRIED_CATEGORIES = ("unresolved-reference", "transient-exhausted")
 
 
@@ -206,7 +209,30 @@ class SyncPass:
 
     # -- the pass ----------------------------------------------------------------------------
 
+    def _lease_name(self) -> str | None:
+        """Mail folders are leased to one pass at a time: with post-actions (move, flag) two readers of
+        one folder, say an old and a reloaded config, could each act on a message the other handles."""
+        if self.dry_run or not isinstance(self.source, Watcher):
+            return None
+        return f"{self.m.name}:{self.spec.source}"
+
     def run(self) -> PassResult:
+        r = self.result
+        lease = self._lease_name()
+        owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        if lease is not None and not self.journal.acquire_lease(lease, owner, LEASE_TTL):
+            r.outcome = "failed"
+            r.message = (
+                f"{self.spec.source} is being read by {self.journal.lease_owner(lease)}; not read twice"
+            )
+            return r
+        try:
+            return self._run_leased()
+        finally:
+            if lease is not None:
+                self.journal.release_lease(lease, owner)
+
+    def _run_leased(self) -> PassResult:
         r = self.result
         if not self.dry_run:
             r.run_id = self.journal.start_run(self.m.name)

@@ -172,6 +172,12 @@ class Journal:
     def close(self) -> None:
         self.conn.close()
 
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @contextmanager
     def tx(self) -> Iterator[None]:
         """One transaction; nested calls join the outer one."""
