@@ -38,6 +38,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from syncd.cells import quote
+
 __all__ = [
     "TRANSFORMS",
     "BoundTransform",
@@ -892,16 +894,7 @@ def _build_csv(args: Any) -> BoundTransform:
 
 
 def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.lstrip()[:1] in ("=", "+", "-", "@") and not _plain_number(text) else text
-
-
-def _plain_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return quote("" if value is None else str(value))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from openpyxl.styles import Font
 from pydantic import ValidationError
 
 from connectors.files import FilesConnector, FilesSettings
-from connectors.files.escaping import quote, runs_as_formula, unquote
+from syncd.cells import quote, runs_as_formula, unquote
 from syncd.errors import ConfigError, ConnectionDown
 from syncd.records import Batch, Op, Record, WriteOp
 

@@ -11,7 +11,6 @@ import hashlib
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +22,7 @@ from connectors.files.document import FileFormat, TableDocument
 from connectors.files.settings import FilesSettings
 from connectors.files.table import Row, cell_text
 from connectors.files.xlsx_format import XlsxFormat
+from syncd.cells import parse_edit_time
 from syncd.errors import ConnectionDown
 from syncd.records import (
     Batch,
@@ -174,7 +174,7 @@ class FilesConnector:
                 rows[key] = row_hash(fields)
                 first_row[key] = row
                 if old_rows.get(key) != rows[key]:
-                    edited = _edit_time(fields.get(modified_column)) if modified_column else None
+                    edited = parse_edit_time(fields.get(modified_column)) if modified_column else None
                     batch.records.append(Record(key=key, fields=fields, modified_at=edited))
             if problem is not None:
                 fingerprint = content_hash([problem.category, problem.raw])
@@ -270,14 +270,3 @@ class FilesConnector:
             replace_atomically(path, data)
         except OSError as error:
             raise ConnectionDown(f"cannot write {self._format.label(stream)}: {error.strerror}") from None
-
-
-def _edit_time(value: object) -> datetime | None:
-    """A row's last-edit time from its cell; naive times are taken as UTC; anything else is unknown."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -14,9 +14,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from connectors.files.escaping import quote, unquote
 from connectors.files.headers import column_names, key_column
 from connectors.files.table import Row, Table
+from syncd.cells import quote, unquote
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.records import JSONValue
 

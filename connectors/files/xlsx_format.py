@@ -18,9 +18,9 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 
-from connectors.files.escaping import quote, unquote
 from connectors.files.headers import column_names, key_column
 from connectors.files.table import Row, Table
+from syncd.cells import quote, unquote
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.records import JSONValue, to_jsonable
 

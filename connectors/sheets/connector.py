@@ -14,7 +14,6 @@ import secrets
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,7 +24,8 @@ from pydantic import BaseModel
 
 from connectors.sheets.client import SheetsClient, api_message
 from connectors.sheets.settings import SYNCD_ID, SheetsSettings
-from connectors.sheets.table import SheetTable, cell_text, column_letter, neutralise
+from connectors.sheets.table import SheetTable, cell_text, column_letter
+from syncd.cells import parse_edit_time, quote
 from syncd.errors import ConfigError, ConnectionDown
 from syncd.records import (
     Batch,
@@ -86,16 +86,6 @@ class SheetCursor:
 
 def _failure(category: str, code: str, message: str) -> WriteResult:
     return WriteResult(ok=False, error=RecordFailure(category=category, code=code, message=message))
-
-
-def _edit_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _same(current: Any, new: JSONValue) -> bool:
@@ -247,7 +237,7 @@ class SheetsConnector:
         for key, (digest, fields) in current.items():
             if previous.rows.get(key) == digest or not settled(key, digest):
                 continue
-            edited = _edit_time(fields.get(modified)) if modified else None
+            edited = parse_edit_time(fields.get(modified)) if modified else None
             out.append(Record(key=key, fields=fields, modified_at=edited))
             rows[key] = digest
         for key in previous.rows:
@@ -420,7 +410,7 @@ class SheetsConnector:
         self, stream: str, table: SheetTable, index: dict[str, int], plan: _Plan, number: int, op: WriteOp
     ) -> WriteResult:
         too_long = next(
-            (n for n, v in op.fields.items() if isinstance(v, str) and len(neutralise(v)) > MAX_CELL_CHARS),
+            (n for n, v in op.fields.items() if isinstance(v, str) and len(quote(v)) > MAX_CELL_CHARS),
             None,
         )
         if too_long is not None:
@@ -496,7 +486,7 @@ class SheetsConnector:
         if isinstance(value, dict | list):
             value = json.dumps(value, ensure_ascii=False)
         if isinstance(value, str) and name not in self.settings.formulas.get(stream, []):
-            return neutralise(value)
+            return quote(value)
         return value
 
     def _set_fields(

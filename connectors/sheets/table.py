@@ -15,46 +15,11 @@ from typing import Any
 
 from gspread.utils import absolute_range_name, rowcol_to_a1
 
+from syncd.cells import unquote
 from syncd.errors import ConfigError
 from syncd.records import JSONValue, to_jsonable
 
 _ECHO = re.compile(r"!([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?$")
-
-FORMULA_TRIGGERS = frozenset("=+-@")
-_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-
-
-def runs_as_formula(text: str) -> bool:
-    """True when a person re-entering `text` in a cell would turn it into a formula.
-
-    RAW writes never make formulas, but the value must also stay inert when someone edits the cell
-    or exports the sheet to Excel. Plain signed numbers are numbers, not formulas.
-    """
-    if text.startswith(("\t", "\r")):
-        return True
-    stripped = text.strip()
-    if not stripped or stripped[0] not in FORMULA_TRIGGERS:
-        return False
-    return _PLAIN_NUMBER.fullmatch(stripped) is None
-
-
-def _needs_quote(text: str) -> bool:
-    while True:
-        if runs_as_formula(text):
-            return True
-        if not text.startswith("'"):
-            return False
-        text = text[1:]
-
-
-def neutralise(text: str) -> str:
-    """`text` with a leading apostrophe if it would run as a formula (a bijection, see `restore`)."""
-    return "'" + text if _needs_quote(text) else text
-
-
-def restore(stored: str) -> str:
-    """The value `neutralise` turned into `stored`; other text unchanged."""
-    return stored[1:] if stored.startswith("'") and _needs_quote(stored[1:]) else stored
 
 
 def column_letter(index: int) -> str:
@@ -156,7 +121,7 @@ class SheetTable:
             if value == "":
                 value = None
             elif isinstance(value, str) and name not in formula_columns:
-                value = restore(value)
+                value = unquote(value)
             fields[name] = value
         return fields
 

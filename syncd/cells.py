@@ -1,4 +1,8 @@
-"""Formula-injection safety for values written into spreadsheet cells.
+"""Values in spreadsheet cells: formula-injection safety and edit times, for every writer of cells.
+
+Every connector that writes cells (files, Google Sheets) and every transform that makes spreadsheet
+text (csv) uses this one module, so "what counts as a formula" has one answer. Connectors may
+import it beside syncd.records and syncd.errors.
 
 A CSV or XLSX file written by syncd is opened by people in Excel or LibreOffice, and a value that
 came from a web form or an email ("=HYPERLINK(...)", "+cmd|' /C calc'!A0") would run as a formula
@@ -12,6 +16,7 @@ already starts with an apostrophe in front of something dangerous gets one more 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 FORMULA_TRIGGERS = frozenset("=+-@")
 """First non-blank characters that make a spreadsheet parse a typed value as a formula."""
@@ -56,3 +61,14 @@ def unquote(stored: str) -> str:
     if stored.startswith("'") and needs_quote(stored[1:]):
         return stored[1:]
     return stored
+
+
+def parse_edit_time(value: object) -> datetime | None:
+    """A row's last-edit time from its cell (ISO 8601); naive times are UTC; anything else is unknown."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
