@@ -92,6 +92,22 @@ class JournalError(SyncdError):
     """The journal cannot be used (corrupt, newer than this syncd, not writable)."""
 
 
+def _where(**filters: Any) -> tuple[str, list[Any]]:
+    """A WHERE clause from column filters: None = any, a str/int = equal, an iterable = one of."""
+    clauses, params = ["1=1"], list[Any]()
+    for column, value in filters.items():
+        if value is None:
+            continue
+        if isinstance(value, str | int):
+            clauses.append(f"{column} = ?")
+            params.append(value)
+        else:
+            values = list(value)
+            clauses.append(f"{column} IN ({','.join('?' * len(values))})" if values else "0=1")
+            params.extend(values)
+    return " AND ".join(clauses), params
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -529,17 +545,7 @@ class Journal:
         categories: Iterable[str] | None = None,
         ids: Iterable[int] | None = None,
     ) -> list[DeadLetter]:
-        sql, params = "SELECT * FROM dead_letters WHERE 1=1", list[Any]()
-        if mapping is not None:
-            sql, params = sql + " AND mapping = ?", [*params, mapping]
-        if state is not None:
-            sql, params = sql + " AND state = ?", [*params, state]
-        if categories is not None:
-            cats = list(categories)
-            sql, params = sql + f" AND category IN ({','.join('?' * len(cats))})", [*params, *cats]
-        if ids is not None:
-            wanted = list(ids)
-            sql, params = sql + f" AND id IN ({','.join('?' * len(wanted))})", [*params, *wanted]
+        where, params = _where(mapping=mapping, state=state, category=categories, id=ids)
         return [
             DeadLetter(
                 r["id"],
@@ -557,7 +563,7 @@ class Journal:
                 r["first_seen"],
                 r["last_seen"],
             )
-            for r in self._rows(sql + " ORDER BY id", params)
+            for r in self._rows(f"SELECT * FROM dead_letters WHERE {where} ORDER BY id", params)
         ]
 
     def dead_letter_counts(
@@ -599,14 +605,7 @@ class Journal:
     def conflicts(
         self, mapping: str | None = None, state: str | None = "open", ids: Iterable[int] | None = None
     ) -> list[Conflict]:
-        sql, params = "SELECT * FROM conflicts WHERE 1=1", list[Any]()
-        if mapping is not None:
-            sql, params = sql + " AND mapping = ?", [*params, mapping]
-        if state is not None:
-            sql, params = sql + " AND state = ?", [*params, state]
-        if ids is not None:
-            wanted = list(ids)
-            sql, params = sql + f" AND id IN ({','.join('?' * len(wanted))})", [*params, *wanted]
+        where, params = _where(mapping=mapping, state=state, id=ids)
         return [
             Conflict(
                 r["id"],
@@ -618,7 +617,7 @@ class Journal:
                 r["created_at"],
                 r["resolution"],
             )
-            for r in self._rows(sql + " ORDER BY id", params)
+            for r in self._rows(f"SELECT * FROM conflicts WHERE {where} ORDER BY id", params)
         ]
 
     def open_conflict_keys(self, mapping: str) -> set[str]:
