@@ -23,19 +23,26 @@ from argparse import Namespace
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from proxyprotocol.result import ProxyResultLocal
 from proxyprotocol.sock import SocketInfo
 from pymap.backend.dict import Config, DictBackend, Identity, Login
+from pymap.backend.dict.filter import FilterSet
 from pymap.backend.dict.mailbox import MailboxData, MailboxSet
+from pymap.concurrent import Event
 from pymap.imap import IMAPServer
 from pymap.parsing.message import AppendMessage
 from pymap.parsing.specials.fetchattr import FetchRequirement
 from pymap.parsing.specials.flag import Flag
+from pymap.parsing.specials.objectid import ObjectId
+from pymap.selected import SelectedMailbox
 from pymap.user import UserMetadata
 from pysasl.hashing import Cleartext
 
 INBOX = "INBOX"
+ANNOUNCE_DELAY = 0.1
+"""Seconds between IDLE's continuation and news that was already waiting when IDLE began."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,79 @@ class StoredMessage:
     raw: bytes
     flags: tuple[str, ...] = ()
     internal_date: datetime | None = None
+
+
+class _PromptMailbox(MailboxData):
+    """pymap's in-memory mailbox without its IDLE race.
+
+    pymap's IDLE waits for the *next* change signal, so a message that arrives after the client's
+    last command but before IDLE starts waiting is announced only with the next one (or never, in a
+    quiet folder). Here a wait is skipped when the folder already changed past what the client saw,
+    so such a message is announced as soon as IDLE begins, as Dovecot does.
+    """
+
+    async def update_selected(
+        self, selected: SelectedMailbox, *, wait_on: Event | None = None
+    ) -> SelectedMailbox:
+        seen = selected.mod_sequence
+        if wait_on is not None and seen is not None and self._mod_sequences.highest > seen:
+            # Not at once: IDLE's "+ idling" has just been sent, and imapclient reads it through a
+            # buffer and then polls the socket, so news in the same TCP read would sit unnoticed.
+            await asyncio.sleep(ANNOUNCE_DELAY)
+            wait_on = None
+        return await super().update_selected(selected, wait_on=wait_on)
+
+
+class _PromptMailboxSet(MailboxSet):
+    """pymap's in-memory folder set, making `_PromptMailbox` folders (pymap 0.36's layout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inbox = _PromptMailbox(self._content_cache, self._thread_cache)
+
+    async def add_mailbox(self, name: str) -> ObjectId:
+        async with self._set_lock.write_lock():
+            if name in self._set:
+                raise ValueError(name)
+            self._set[name] = mailbox = _PromptMailbox(self._content_cache, self._thread_cache)
+            return mailbox.mailbox_id
+
+    async def rename_mailbox(self, before: str, after: str) -> None:
+        await super().rename_mailbox(before, after)
+        if not isinstance(self._inbox, _PromptMailbox):  # renaming INBOX leaves a fresh, empty one
+            self._inbox = _PromptMailbox(self._content_cache, self._thread_cache)
+
+
+class _WholeWrites:
+    """A StreamWriter that sends what pymap writes for one response in one piece, at `drain()`.
+
+    pymap writes a response in several small writes, and asyncio sends each at once: a response
+    line then spans TCP segments, and imapclient's `idle_check`, reading without blocking, aborts
+    on the half line ("unterminated line", imapclient issue #519). Real servers send whole lines.
+    """
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._pending = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self._pending += data
+
+    async def drain(self) -> None:
+        self._flush()
+        await self._writer.drain()
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+    def _flush(self) -> None:
+        if self._pending and not self._writer.is_closing():
+            self._writer.write(bytes(self._pending))
+        self._pending.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._writer, name)
 
 
 class ImapStandIn:
@@ -83,6 +163,8 @@ class ImapStandIn:
             await Identity(name, self.login, None, frozenset()).set(
                 UserMetadata(self.config, name, password=password)
             )
+            # pymap's sessions take a user's folders from this cache, made on first login otherwise.
+            self.config.set_cache[name] = (_PromptMailboxSet(), FilterSet())
 
     async def start(self, port: int, ssl_context: ssl.SSLContext | None) -> int:
         """Listen on 127.0.0.1:`port` (0 picks one); the port bound."""
@@ -91,7 +173,7 @@ class ImapStandIn:
         async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self._writers.add(writer)
             try:
-                await imap(reader, writer, _socket_info(writer))
+                await imap(reader, cast(asyncio.StreamWriter, _WholeWrites(writer)), _socket_info(writer))
             finally:
                 self._writers.discard(writer)
 

@@ -219,6 +219,33 @@ def test_idle_wakes_the_watcher_when_a_message_is_delivered(mail: MailSandbox) -
         watcher.close()
 
 
+def test_idle_announces_every_delivery_without_reconnecting(mail: MailSandbox) -> None:
+    """Each response must reach the client in whole lines, or imapclient's idle_check aborts (#519)."""
+    conn = ImapConnector("mail", _imap_settings(mail, idle_poll_seconds=0.1))
+    watcher = _Watcher(conn)
+    try:
+        watcher.wait_for_wakeup()
+        for n in range(20):
+            _wait_until(lambda: conn.watch_stats["INBOX"].idling)
+            mail.deliver("INBOX", _mail(n))
+            watcher.wait_for_wakeup()
+        assert conn.watch_stats["INBOX"].reconnects == 0
+    finally:
+        watcher.close()
+
+
+def test_a_message_arriving_just_before_idle_is_announced_when_idle_starts(mail: MailSandbox) -> None:
+    info = mail.info()["imap"]
+    with IMAPClient(info["host"], port=info["port"], ssl=False, timeout=10) as client:
+        client.login(info["user"], info["password"])
+        client.select_folder("INBOX", readonly=True)
+        mail.deliver("INBOX", _mail(1))
+        client.idle()
+        responses = client.idle_check(timeout=10)
+        client.idle_done()
+    assert (1, b"EXISTS") in responses
+
+
 # -- SMTP -------------------------------------------------------------------------------------------
 
 
