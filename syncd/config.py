@@ -150,6 +150,22 @@ FieldEntry = Annotated[
 ]
 
 
+class PostAction(_Strict):
+    """What to do to a source message once the journal holds its outcome (mail sources)."""
+
+    action: Literal["seen", "flag", "move"] = Field(
+        description="Mark it seen, flag it, or move it to `folder`."
+    )
+    folder: str | None = Field(None, description="With move: the folder to move handled messages to.")
+    flag: str = Field("\\Flagged", description="With flag: the flag to set.")
+
+    @model_validator(mode="after")
+    def _move_needs_folder(self) -> PostAction:
+        if self.action == "move" and not self.folder:
+            raise ValueError("post_action move needs a folder")
+        return self
+
+
 class MappingSpec(_Strict):
     """A mapping file: how a source stream's records become a target stream's records."""
 
@@ -188,6 +204,13 @@ class MappingSpec(_Strict):
         description=(
             "Jinja2 template of a period, e.g. \"{{ now.strftime('%Y-%m') }}\": when its value changes, "
             "every record counts as new again (a monthly report to each client)."
+        ),
+    )
+    post_action: PostAction | None = Field(
+        None,
+        description=(
+            "Mail sources: after a message's outcome is committed, mark it seen, flag it or move it. "
+            "Messages that became dead letters stay where they are."
         ),
     )
     group_by: str | None = Field(

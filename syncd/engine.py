@@ -203,6 +203,10 @@ class SyncPass:
         self._bases: dict[str, dict[str, JSONValue]] = {}
         self._base_override: dict[str, dict[str, JSONValue]] = {}
         self._forget: set[str] = set()
+        self._failed_sources: set[str] = set()
+        self._conflicted: set[str] = (
+            set()
+        )  # source keys left in the conflicts table this pass  # source keys whose outcome this batch was a failure
         self._generation: dict[str, int] = {}  # source key -> generation of a new cycle planned this pass
         self._link_generation: dict[str, int] = {}  # source key -> generation of its current link
         self.period = mapping.period(now) if mapping.spec.once_per else ""
@@ -452,7 +456,27 @@ class SyncPass:
                     back.extend(out_back)
             except RecordError as exc:
                 failures.append((rec, exc, SOURCE))
+        self._failed_sources = {rec.key for rec, _, _ in failures}
         self._execute(pendings, back, failures, batch)
+        self._post_actions([rec.key for rec, _ in mapped])
+
+    def _post_actions(self, keys: list[str]) -> None:
+        """Mark, flag or move handled source messages, only after their outcomes are committed, so
+        a crash leaves a message in place to be read again rather than moved away unrecorded."""
+        action = self.spec.post_action
+        if action is None or self.dry_run:
+            return
+        done = [k for k in keys if k not in self._failed_sources and k not in self._conflicted]
+        handler = getattr(self.source, "post_action", None)
+        if not done or handler is None:
+            return
+        target = (
+            action.folder if action.action == "move" else action.flag if action.action == "flag" else None
+        )
+        try:
+            handler(self.spec.source_stream, done, action.action, target)
+        except SyncdError as exc:  # the outcome is recorded; a failed move is retried with the next batch
+            log.warning("%s: post-action %s failed: %s", self.m.name, action.action, exc)
 
     def _forward_groups(self) -> None:
         """Read the whole source, fold it into one record per `group_by` value, and plan those.
@@ -713,6 +737,7 @@ class SyncPass:
     def _manual_conflict(
         self, rec: Record, link: Link, conflicts: dict[str, dict[str, JSONValue]]
     ) -> list[_Pending]:
+        self._conflicted.add(rec.key)
         self.result.changes.append(
             Change(
                 "conflict",
@@ -989,6 +1014,8 @@ class SyncPass:
     def _record(self, p: _Pending, res: WriteResult, side: str) -> None:
         counts = self.result.counts
         if not res.ok:
+            if p.source_key is not None:
+                self._failed_sources.add(p.source_key)
             err = res.error
             category = err.category if err else "validation"
             message = (

@@ -91,3 +91,29 @@ def test_a_folder_leased_to_another_pass_is_not_read_twice(account: Account, pro
         journal.release_lease("inbox_log:helpdesk.INBOX", "other-daemon:1")
         assert run_pass(project, journal, "inbox_log").counts["created"] == 1
         assert journal.lease_owner("inbox_log:helpdesk.INBOX") is None
+
+
+def test_handled_messages_are_moved_after_commit_and_dead_letters_stay(
+    account: Account, project_dir: Path
+) -> None:
+    mapping = MAPPING.replace("  Subject: subject\n", "  Subject: {from: subject, transform: [integer]}\n")
+    mapping += "post_action: {action: move, folder: Processed}\n"
+    (project_dir / "mappings" / "inbox_log.yaml").write_text(mapping)
+    good = message(1).replace(b"Subject: Question 1", b"Subject: 42")
+    append(account, good, message(2))
+    client = IMAPClient(account.host, account.port, ssl=False, timeout=10)
+    client.login(account.username, account.password)
+    client.create_folder("Processed")
+    project = load_project(project_dir / "syncd.yaml")
+    with Journal(project.journal_path) as journal:
+        result = run_pass(project, journal, "inbox_log")
+        [letter] = journal.dead_letters("inbox_log")
+    assert (result.counts["created"], result.counts["failed"]) == (1, 1)
+    assert letter.record_key == "<q2@client.example>"
+    client.select_folder("INBOX", readonly=True)
+    inbox = client.fetch(client.search("ALL"), ["ENVELOPE"])
+    client.select_folder("Processed", readonly=True)
+    processed = client.fetch(client.search("ALL"), ["ENVELOPE"])
+    client.logout()
+    assert [m[b"ENVELOPE"].subject for m in inbox.values()] == [b"Question 2"]
+    assert [m[b"ENVELOPE"].subject for m in processed.values()] == [b"42"]
