@@ -699,6 +699,57 @@ def reconcile(c: Ctx, mapping: str, repair: bool, dry_run: bool, fmt: str) -> in
     return EXIT_FAILURES if report.drift else EXIT_OK
 
 
+@cli.command()
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="First line of output: one JSON object, how to reach each service.",
+)
+@click.option(
+    "--port-base",
+    type=click.IntRange(1, 65532),
+    help="Fixed ports: Salesforce N, Sheets N+1, IMAP N+2, SMTP N+3 (default: free ports).",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep records, sheets, mail and credentials here between runs (default: a temporary folder).",
+)
+@click.option(
+    "--seed",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="YAML with salesforce / sheets / mail sections, loaded into a new --data folder.",
+)
+@click.option(
+    "--mail-tls", is_flag=True, help="Serve IMAPS and SMTPS (implicit TLS) instead of plain IMAP and SMTP."
+)
+@click.pass_obj
+def sandbox(
+    c: Ctx, as_json: bool, port_base: int | None, data_dir: Path | None, seed: Path | None, mail_tls: bool
+) -> int:
+    """Serve local stand-ins of Salesforce, Google Sheets, IMAP and SMTP until SIGTERM or Ctrl-C."""
+    from syncd.sandbox.serve import Sandboxes, wait_for_signal
+
+    with Sandboxes(data_dir, port_base, seed, mail_tls) as running:
+        info = running.info()
+        if as_json or c.as_json:
+            emit_json(info)
+        else:
+            for name, service in info.items():
+                where = (
+                    service.get("instance_url")
+                    or service.get("base_url")
+                    or f"{service['host']}:{service['port']}"
+                )
+                out.print(f"{name:<11} {where}", markup=False)
+            out.print(f"credentials and CA files: {running.info_file}; stop with Ctrl-C", markup=False)
+        sys.stdout.flush()
+        wait_for_signal()
+    return EXIT_OK
+
+
 # -- entry points -----------------------------------------------------------------------------
 
 
