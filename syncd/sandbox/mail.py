@@ -68,6 +68,8 @@ class MailSandbox:
         self._smtp_loop: LoopThread | None = None
         self._imap: ImapStandIn | None = None
         self._smtp: SmtpStandIn | None = None
+        self._serving = False
+        """True once fully started: only then do the live mailboxes replace the saved ones at stop."""
 
     def _users(self, given: dict[str, str] | None) -> dict[str, str]:
         """Given users win; else the ones saved in data_dir; else one user with a fresh password."""
@@ -85,6 +87,14 @@ class MailSandbox:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> MailSandbox:
+        """Start both servers; if either cannot (a port taken), whatever did start is stopped again."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> MailSandbox:
         context = self.tls.server_context() if self.tls else None
         self._imap_loop = LoopThread("sandbox-imap")
         self._imap = self._imap_loop.call(_new_imap(self.users))
@@ -96,6 +106,7 @@ class MailSandbox:
         self._smtp_loop = LoopThread("sandbox-smtp")
         self._smtp = SmtpStandIn(self.users, self._on_submission)
         self.smtp_port = self._smtp_loop.call(self._smtp.start(self._ports[1], context))
+        self._serving = True
         return self
 
     def stop(self) -> None:
@@ -106,12 +117,14 @@ class MailSandbox:
                 self._smtp = None
             self._smtp_loop.stop()
             self._smtp_loop = None
-        if self._imap_loop is not None and self._imap is not None:
-            if self._store is not None:
-                self._store.save_mailboxes(self._snapshot())
-            self._imap_loop.call(self._imap.stop())
+        if self._imap_loop is not None:
+            if self._imap is not None:
+                if self._store is not None and self._serving:
+                    self._store.save_mailboxes(self._snapshot())
+                self._imap_loop.call(self._imap.stop())
             self._imap_loop.stop()
-            self._imap_loop = self._imap = None
+        self._imap_loop = self._imap = None
+        self._serving = False
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

@@ -130,8 +130,11 @@ class Sandboxes:
         """Per service, how to reach it and log in (see SERVICES for the names)."""
         if self.salesforce is None or self.sheets is None or self.mail is None:
             raise RuntimeError("the sandboxes are not started")
-        mail = self.mail.info()
-        return {"salesforce": self.salesforce.info(), "sheets": self.sheets.info(), **mail}
+        with self.sheets.store.lock:
+            # A sheets connection is configured by spreadsheet id: say which title has which.
+            books = {book.title: book_id for book_id, book in self.sheets.store.files.items()}
+        sheets = {**self.sheets.info(), "spreadsheets": books}
+        return {"salesforce": self.salesforce.info(), "sheets": sheets, **self.mail.info()}
 
     def stop(self) -> None:
         """Stop what runs (each saving its state when persistent); safe to call twice."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import smtplib
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -332,6 +333,18 @@ def test_data_dir_keeps_mailboxes_and_credentials_across_a_restart(tmp_path: Pat
             client.select_folder("INBOX", readonly=True)
             [(_, data)] = client.fetch(client.search("ALL"), ["FLAGS"]).items()
     assert b"\\Flagged" in data[b"FLAGS"]
+
+
+def test_a_taken_port_fails_start_and_leaves_the_saved_mail_alone(tmp_path: Path) -> None:
+    with MailSandbox(data_dir=tmp_path) as first:
+        first.deliver("INBOX", _mail(1))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError):
+            MailSandbox(data_dir=tmp_path, smtp_port=taken.getsockname()[1]).start()
+    with MailSandbox(data_dir=tmp_path) as again:
+        assert again.messages("INBOX") == [_mail(1)]
 
 
 def test_without_data_dir_nothing_survives_a_restart() -> None:

@@ -187,7 +187,9 @@ def test_salesforce_login_with_the_printed_credentials_sees_the_seed(served: tup
 
 def test_gspread_opens_the_seeded_sheet_with_the_service_account_file(served: tuple[Served, int]) -> None:
     gc = _gspread(served[0].info["sheets"])
-    rows = gc.open("Client roster").worksheet("Clients").get_all_values()
+    key = served[0].info["sheets"]["spreadsheets"]["Client roster"]
+    assert gc.open("Client roster").id == key
+    rows = gc.open_by_key(key).worksheet("Clients").get_all_values()
     assert rows == [["Name", "Email"], ["Acme", "ops@acme.example"]]
 
 
