@@ -10,12 +10,14 @@ providers do, so the SMTP connector's Sent-folder check finds it) and put in the
 recipient who is a sandbox user. `deliver()` is the back door for "a message arrives".
 
 With `data_dir`, users, passwords, the TLS certificate and all mailboxes survive a restart (saved
-at `stop()`); without it everything lives in memory and in a temporary directory.
+a moment after they change, and at `stop()`); without it everything lives in memory and in a
+temporary directory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import secrets
 import tempfile
 import threading
@@ -35,6 +37,8 @@ SENT = "Sent"
 STANDARD_FOLDERS = ("Drafts", SENT)
 """Made for every user at start, as a provider's new account has them (the connectors' configs name them)."""
 HOST = "127.0.0.1"
+AUTOSAVE_SECONDS = 2.0
+"""How often a persistent sandbox looks for changed mail to save, so a killed sandbox loses little."""
 
 
 class MailSandbox:
@@ -68,6 +72,7 @@ class MailSandbox:
         self._smtp_loop: LoopThread | None = None
         self._imap: ImapStandIn | None = None
         self._smtp: SmtpStandIn | None = None
+        self._autosaver: concurrent.futures.Future[None] | None = None
         self._serving = False
         """True once fully started: only then do the live mailboxes replace the saved ones at stop."""
 
@@ -107,6 +112,10 @@ class MailSandbox:
         self._smtp = SmtpStandIn(self.users, self._on_submission)
         self.smtp_port = self._smtp_loop.call(self._smtp.start(self._ports[1], context))
         self._serving = True
+        if self._store is not None:
+            self._autosaver = asyncio.run_coroutine_threadsafe(
+                self._autosave(self._imap, self._store), self._imap_loop.loop
+            )
         return self
 
     def stop(self) -> None:
@@ -117,6 +126,9 @@ class MailSandbox:
                 self._smtp = None
             self._smtp_loop.stop()
             self._smtp_loop = None
+        if self._autosaver is not None:
+            self._autosaver.cancel()
+            self._autosaver = None
         if self._imap_loop is not None:
             if self._imap is not None:
                 if self._store is not None and self._serving:
@@ -203,14 +215,24 @@ class MailSandbox:
 
     def _snapshot(self) -> Mailboxes:
         imap, loop = self._running()
+        return loop.call(self._everything(imap))
 
-        async def everything() -> Mailboxes:
-            return {
-                user: {name: await imap.messages(user, name) for name in await imap.folders(user)}
-                for user in self.users
-            }
+    async def _everything(self, imap: ImapStandIn) -> Mailboxes:
+        return {
+            user: {name: await imap.messages(user, name) for name in await imap.folders(user)}
+            for user in self.users
+        }
 
-        return loop.call(everything())
+    async def _autosave(self, imap: ImapStandIn, store: MailStore) -> None:
+        """On the IMAP loop: save the mailboxes whenever they changed, whoever changed them."""
+        saved = await imap.version()
+        while True:
+            await asyncio.sleep(AUTOSAVE_SECONDS)
+            current = await imap.version()
+            if current != saved:
+                mailboxes = await self._everything(imap)
+                await asyncio.get_running_loop().run_in_executor(None, store.save_mailboxes, mailboxes)
+                saved = current
 
 
 async def _new_imap(users: dict[str, str]) -> ImapStandIn:

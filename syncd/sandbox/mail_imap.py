@@ -214,6 +214,15 @@ class ImapStandIn:
         tree = await (await self._mailboxes(user)).list_mailboxes()
         return [entry.name for entry in tree.list() if entry.exists]
 
+    async def version(self) -> tuple[tuple[str, str, str, int], ...]:
+        """Changes whenever a message, flag or folder of any user changes: what tells a save is due."""
+        parts: list[tuple[str, str, str, int]] = []
+        for user in self.users:
+            for name in await self.folders(user):
+                box = await self.folder(user, name, create=False)
+                parts.append((user, name, str(box.mailbox_id), box._mod_sequences.highest))
+        return tuple(parts)
+
     async def deliver(self, user: str, folder: str, message: StoredMessage) -> None:
         """Put a message into a folder as the server's own delivery would: IDLE clients hear of it."""
         mailbox = await self.folder(user, folder)

@@ -1,8 +1,8 @@
 """The mail sandbox's state on disk: users and every folder's messages, in one SQLite file.
 
 pymap's in-memory backend holds the live mailboxes; this file is where they rest between runs of a
-`--data DIR` sandbox. It is written whole, in one transaction, when the sandbox stops, so a crash
-(kill -9) loses what changed since the last start, never the file itself. UIDs are not kept: a
+`--data DIR` sandbox. It is written whole, in one transaction, a moment after mail changes and when
+the sandbox stops, so a crash (kill -9) loses at most the last moment's changes, never the file. UIDs are not kept: a
 restarted sandbox gives every folder a new UIDVALIDITY, as a real server does after a restore, and
 IMAP clients re-match by Message-ID (the syncd connector does).
 """
@@ -10,6 +10,7 @@ IMAP clients re-match by Message-ID (the syncd connector does).
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import datetime
@@ -36,6 +37,7 @@ class MailStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._saving = threading.Lock()  # the autosave and the save at stop may overlap
         if not path.exists():
             path.touch(mode=0o600)
         with self._connect() as db:
@@ -74,7 +76,7 @@ class MailStore:
 
     def save_mailboxes(self, mailboxes: Mailboxes) -> None:
         """Replace everything saved with `mailboxes`, all or nothing."""
-        with self._connect() as db:
+        with self._saving, self._connect() as db:
             db.execute("DELETE FROM folders")
             db.execute("DELETE FROM messages")
             for user, folders in mailboxes.items():

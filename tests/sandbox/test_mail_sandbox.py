@@ -22,6 +22,7 @@ from connectors.smtp import SmtpConnector
 from syncd.errors import ConfigError
 from syncd.records import Batch, Op, WriteOp
 from syncd.sandbox.mail import MailSandbox
+from syncd.sandbox.mail_store import MailStore
 
 
 @pytest.fixture
@@ -333,6 +334,16 @@ def test_data_dir_keeps_mailboxes_and_credentials_across_a_restart(tmp_path: Pat
             client.select_folder("INBOX", readonly=True)
             [(_, data)] = client.fetch(client.search("ALL"), ["FLAGS"]).items()
     assert b"\\Flagged" in data[b"FLAGS"]
+
+
+def test_a_persistent_sandbox_saves_new_mail_while_it_runs(tmp_path: Path) -> None:
+    """So a sandbox killed without a chance to stop (kill -9) keeps its mail."""
+    with MailSandbox(data_dir=tmp_path) as running:
+        running.deliver("INBOX", _mail(1))
+        store = MailStore(tmp_path / "mail.sqlite3")
+        _wait_until(
+            lambda: [m.raw for m in store.mailboxes().get(running.user, {}).get("INBOX", [])] == [_mail(1)]
+        )
 
 
 def test_a_taken_port_fails_start_and_leaves_the_saved_mail_alone(tmp_path: Path) -> None:
