@@ -175,6 +175,30 @@ def test_move_post_action_files_the_message_in_the_target_folder(mail: MailSandb
     assert len(mail.messages("Done")) == 2
 
 
+def test_seen_post_action_marks_the_message_read(mail: MailSandbox) -> None:
+    mail.deliver("INBOX", _mail(1))
+    conn = ImapConnector("mail", _imap_settings(mail))
+    try:
+        conn.post_action("INBOX", ["<order-1@example.com>"], "seen")
+        batches, _ = _read(conn)
+    finally:
+        conn.close()
+    [record] = [r for b in batches for r in b.records]
+    assert record.fields["flags"] == ["\\Seen"]
+
+
+def test_delete_expunges_the_message(mail: MailSandbox) -> None:
+    mail.deliver("INBOX", _mail(1))
+    mail.deliver("INBOX", _mail(2))
+    conn = ImapConnector("mail", _imap_settings(mail))
+    try:
+        [result] = conn.write("INBOX", [WriteOp(Op.DELETE, {}, key="<order-1@example.com>")])
+    finally:
+        conn.close()
+    assert result.ok
+    assert mail.messages("INBOX") == [_mail(2)]
+
+
 class _Watcher:
     """Runs the connector's watch() on a thread and hands each wake-up to the test."""
 
