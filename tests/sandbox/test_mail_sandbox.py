@@ -245,6 +245,38 @@ def test_idle_wakes_the_watcher_when_a_message_is_delivered(mail: MailSandbox) -
         watcher.close()
 
 
+def test_idle_is_reissued_and_still_wakes_afterwards(mail: MailSandbox) -> None:
+    conn = ImapConnector("mail", _imap_settings(mail, idle_reissue_seconds=0.3, idle_poll_seconds=0.1))
+    watcher = _Watcher(conn)
+    try:
+        watcher.wait_for_wakeup()
+        _wait_until(lambda: conn.watch_stats["INBOX"].idle_reissues >= 2 and conn.watch_stats["INBOX"].idling)
+        mail.deliver("INBOX", _mail(1))
+        watcher.wait_for_wakeup()
+    finally:
+        watcher.close()
+
+
+def test_a_watcher_reconnects_to_a_restarted_sandbox_and_wakes(tmp_path: Path) -> None:
+    first = MailSandbox(data_dir=tmp_path).start()
+    port = first.imap_port
+    conn = ImapConnector("mail", _imap_settings(first, idle_poll_seconds=0.1, reconnect_max_seconds=0.5))
+    watcher = _Watcher(conn)
+    try:
+        watcher.wait_for_wakeup()
+        _wait_until(lambda: conn.watch_stats["INBOX"].idling)
+        first.stop()
+        with MailSandbox(data_dir=tmp_path, imap_port=port) as second:
+            watcher.wait_for_wakeup()  # the reconnect wakes the mapping: mail may have come meanwhile
+            _wait_until(lambda: conn.watch_stats["INBOX"].idling)
+            second.deliver("INBOX", _mail(1))
+            watcher.wait_for_wakeup()
+            assert conn.watch_stats["INBOX"].reconnects >= 1
+    finally:
+        first.stop()
+        watcher.close()
+
+
 def test_idle_announces_every_delivery_without_reconnecting(mail: MailSandbox) -> None:
     """Each response must reach the client in whole lines, or imapclient's idle_check aborts (#519)."""
     conn = ImapConnector("mail", _imap_settings(mail, idle_poll_seconds=0.1))
