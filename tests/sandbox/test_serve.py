@@ -7,6 +7,7 @@ import selectors
 import signal
 import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -206,6 +207,20 @@ def test_smtp_answers_noop_and_accepts_the_printed_login(served: tuple[Served, i
     with smtplib.SMTP(info["host"], info["port"], timeout=10) as client:
         assert client.noop()[0] == 250
         assert client.login(info["user"], info["password"])[0] == 235
+
+
+def test_mail_tls_serves_imaps_and_smtps_trusting_the_printed_ca_file() -> None:
+    running = Served("--mail-tls")
+    try:
+        imap, smtp = running.info["imap"], running.info["smtp"]
+        assert imap["tls"] and smtp["tls"]
+        context = ssl.create_default_context(cafile=imap["ca_file"])
+        with IMAPClient(imap["host"], port=imap["port"], ssl=True, ssl_context=context, timeout=10) as client:
+            client.login(imap["user"], imap["password"])
+        with smtplib.SMTP_SSL(smtp["host"], smtp["port"], context=context, timeout=10) as client:
+            assert client.login(smtp["user"], smtp["password"])[0] == 235
+    finally:
+        assert running.stop() == 0
 
 
 def test_sigterm_stops_it_with_exit_code_0() -> None:
