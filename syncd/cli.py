@@ -730,9 +730,9 @@ def sandbox(
     c: Ctx, as_json: bool, port_base: int | None, data_dir: Path | None, seed: Path | None, mail_tls: bool
 ) -> int:
     """Serve local stand-ins of Salesforce, Google Sheets, IMAP and SMTP until SIGTERM or Ctrl-C."""
-    from syncd.sandbox.serve import Sandboxes, wait_for_signal
+    from syncd.sandbox.serve import Sandboxes, StopSignals
 
-    with Sandboxes(data_dir, port_base, seed, mail_tls) as running:
+    with StopSignals() as stop, Sandboxes(data_dir, port_base, seed, mail_tls) as running:
         info = running.info()
         if as_json or c.as_json:
             emit_json(info)
@@ -746,7 +746,7 @@ def sandbox(
                 out.print(f"{name:<11} {where}", markup=False)
             out.print(f"credentials and CA files: {running.info_file}; stop with Ctrl-C", markup=False)
         sys.stdout.flush()
-        wait_for_signal()
+        stop.wait()
     return EXIT_OK
 
 

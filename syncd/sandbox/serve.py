@@ -157,20 +157,32 @@ class Sandboxes:
         self.stop()
 
 
-def wait_for_signal() -> int:
-    """Block until SIGTERM or SIGINT; the signal's number. Call from the main thread."""
-    received: list[int] = []
-    done = threading.Event()
+class StopSignals:
+    """SIGTERM and SIGINT, from entering to leaving, ask to stop instead of killing the process.
 
-    def handler(signum: int, frame: object) -> None:
-        received.append(signum)
-        done.set()
+    Enter it before announcing readiness: a script that reads the ready line and at once sends
+    SIGTERM must get a clean stop (exit 0), not the default death by signal.
+    Use from the main thread (Python delivers signals there).
+    """
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        while not done.wait(1.0):
-            pass
-    finally:
-        for sig, old in previous.items():
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.received = threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: object) -> None:
+        self.received.set()
+
+    def __enter__(self) -> StopSignals:
+        self._previous = {sig: signal.signal(sig, self._handler) for sig in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._previous.items():
             signal.signal(sig, old)
-    return received[0]
+
+    def wait(self) -> None:
+        """Block until one of the signals came (checking every second, so the handler always runs)."""
+        while not self.received.wait(1.0):
+            pass
