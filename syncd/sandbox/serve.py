@@ -99,14 +99,17 @@ class Sandboxes:
                 smtp_port=self.ports["smtp"],
                 tls=self._mail_tls,
             ).start()
+            if self._mail_fresh:
+                self._seed_mail(self.mail)
         except OSError as exc:
             self.stop()
             raise ConfigError(f"cannot serve the sandboxes on ports {self._port_list()}: {exc}") from exc
+        except ValueError as exc:  # a seed the stand-ins refuse (an unknown object, a bad field)
+            self.stop()
+            raise ConfigError(f"{self._seed_path}: {exc}") from exc
         except BaseException:
             self.stop()
             raise
-        if self._mail_fresh:
-            self._seed_mail(self.mail)
         self.info_file.touch(mode=0o600)
         self.info_file.write_text(json.dumps(self.info(), indent=2), encoding="utf-8")
         return self
@@ -124,7 +127,14 @@ class Sandboxes:
         base = self._seed_path.parent if self._seed_path is not None else Path.cwd()
         for folder, files in folders.items():
             for name in files or []:
-                mail.deliver(str(folder), (base / str(name)).read_bytes())
+                path = base / str(name)
+                try:
+                    raw = path.read_bytes()
+                except OSError as exc:
+                    raise ConfigError(
+                        f"{self._seed_path}: mail for {folder}: cannot read {path}: {exc}"
+                    ) from exc
+                mail.deliver(str(folder), raw)
 
     def info(self) -> dict[str, Any]:
         """Per service, how to reach it and log in (see SERVICES for the names)."""

@@ -91,9 +91,13 @@ class Served:
             if pipe is not None:
                 pipe.close()
 
-    def stderr(self) -> str:
+    def failed(self) -> tuple[int, str]:
+        """For a run expected to end by itself: its exit code and what it said on stderr."""
+        code = self.process.wait(timeout=30)
         assert self.process.stderr is not None
-        return self.process.stderr.read()
+        message = self.process.stderr.read()
+        self._close_pipes()
+        return code, message
 
 
 def _welcome() -> bytes:
@@ -249,9 +253,15 @@ def test_a_taken_port_is_a_clear_error_with_exit_code_2() -> None:
         taken.bind(("127.0.0.1", base + 2))
         taken.listen()
         running = Served("--port-base", str(base))
-        code = running.process.wait(timeout=30)
-        message = running.stderr()
-        running._close_pipes()
+        code, message = running.failed()
     assert code == 2
     assert "cannot serve the sandboxes" in message
     assert running.first_line == ""
+
+
+def test_a_seed_naming_a_missing_message_file_is_a_clear_error_with_exit_code_2(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("mail:\n  INBOX: [missing.eml]\n", encoding="utf-8")
+    code, message = Served("--seed", str(seed)).failed()
+    assert code == 2
+    assert "missing.eml" in message
