@@ -124,10 +124,10 @@ class ImapConnector:
             ca = self.base_dir / ca
         return ssl.create_default_context(cafile=str(ca) if ca else None)
 
-    def connect(self) -> IMAPClient:
-        """A fresh, logged-in connection with timeouts on every socket operation."""
+    def _open(self) -> IMAPClient:
         s = self.settings
         timeout = SocketTimeout(connect=s.connect_timeout_seconds, read=s.read_timeout_seconds)
+        client: IMAPClient | None = None
         try:
             client = IMAPClient(
                 s.host,
@@ -139,6 +139,20 @@ class ImapConnector:
             if s.security == "starttls":
                 client.starttls(self._ssl_context())
             client.login(s.username, s.password.get_secret_value())
+        except BaseException:
+            if client is not None:  # a refused login or a failed STARTTLS must not leak the socket
+                with contextlib.suppress(Exception):
+                    client.shutdown()
+            raise
+        client.normalise_times = False
+        telemetry().connection_up(self.name, True)
+        return client
+
+    def connect(self) -> IMAPClient:
+        """A fresh, logged-in connection with timeouts on every socket operation."""
+        s = self.settings
+        try:
+            return self._open()
         except LoginError as exc:
             raise ConfigError(
                 f"{self.name}: IMAP login refused for {s.username} at {s.host}:{s.port}"
@@ -151,9 +165,6 @@ class ImapConnector:
             raise ConnectionDown(
                 f"{self.name}: cannot reach {s.host}:{s.port}: {type(exc).__name__}"
             ) from exc
-        client.normalise_times = False
-        telemetry().connection_up(self.name, True)
-        return client
 
     def _session(self) -> IMAPClient:
         if self._client is None:

@@ -14,13 +14,14 @@ sees them, whatever the Python version does about header injection.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 import ssl
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from pydantic import BaseModel
 
@@ -93,8 +94,8 @@ class SmtpConnector:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
+        smtp: smtplib.SMTP | None = None
         try:
-            smtp: smtplib.SMTP
             if s.security == "ssl":
                 smtp = smtplib.SMTP_SSL(
                     s.host, s.port, s.local_hostname, timeout=s.timeout_seconds, context=self._ssl_context()
@@ -106,23 +107,34 @@ class SmtpConnector:
             if s.username:
                 password = s.password.get_secret_value() if s.password else ""
                 smtp.login(s.username, password)
-        except smtplib.SMTPAuthenticationError as exc:
+        except BaseException as exc:
+            if smtp is not None:  # a refused login must not leak the socket
+                with contextlib.suppress(Exception):
+                    smtp.close()
+            self._raise_connect_error(exc)
+        assert smtp is not None
+        telemetry().connection_up(self.name, True)
+        return smtp
+
+    def _raise_connect_error(self, error: BaseException) -> NoReturn:
+        """The one place a failed connect becomes syncd's error kinds (bad credentials are config)."""
+        s = self.settings
+        if isinstance(error, smtplib.SMTPAuthenticationError):
             telemetry().connection_up(self.name, False)
             raise ConfigError(
                 f"{self.name}: SMTP login refused for {s.username} at {s.host}:{s.port}"
-            ) from exc
-        except smtplib.SMTPNotSupportedError as exc:
+            ) from error
+        if isinstance(error, smtplib.SMTPNotSupportedError):
             raise ConfigError(
                 f"{self.name}: {s.host}:{s.port} does not offer {s.security.upper()} or AUTH"
-            ) from exc
-        except ssl.SSLError as exc:
-            raise ConnectionDown(f"{self.name}: TLS with {s.host}:{s.port} failed: {exc.reason}") from exc
-        except _DROPPED as exc:
+            ) from error
+        if isinstance(error, ssl.SSLError):
+            raise ConnectionDown(f"{self.name}: TLS with {s.host}:{s.port} failed: {error.reason}") from error
+        if isinstance(error, _DROPPED):
             raise ConnectionDown(
-                f"{self.name}: cannot reach {s.host}:{s.port}: {type(exc).__name__}"
-            ) from exc
-        telemetry().connection_up(self.name, True)
-        return smtp
+                f"{self.name}: cannot reach {s.host}:{s.port}: {type(error).__name__}"
+            ) from error
+        raise error
 
     def _session(self) -> smtplib.SMTP:
         if self._smtp is None:
