@@ -69,7 +69,7 @@ _DROPPED = (OSError, imaplib.IMAP4.abort, EOFError)
 """A connection that died under us: reconnect. imaplib's abort covers "unterminated line" (imapclient
 issue #519: a response split across TCP segments), which is the server's fault, not ours."""
 
-_HEADER_FETCH = [b"BODY.PEEK[HEADER]", b"RFC822.SIZE", b"INTERNALDATE", b"FLAGS"]
+_HEADER_FETCH = [b"BODY.PEEK[HEADER]", b"RFC822.SIZE", b"INTERNALDATE", b"FLAGS", b"BODYSTRUCTURE"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,7 @@ class _Listed:
     size: int
     internal_date: datetime | None
     flags: list[str]
+    structure: tuple[int, int] = (0, 0)  # (leaf parts, largest leaf bytes) from BODYSTRUCTURE
 
 
 FIELDS = (
@@ -314,6 +315,18 @@ class ImapConnector:
                         "bad-input", f"too-large: {reason}", raw_for_problem(item.header), place=place
                     )
                 )
+                continue
+            parts, largest = item.structure
+            over = (
+                f"too-many-parts: {parts} MIME parts, over the cap of {self.limits.max_parts}"
+                if parts > self.limits.max_parts
+                else f"attachment-too-large: a part of {largest} bytes, over the cap of "
+                f"{self.limits.max_attachment_bytes}"
+                if largest > self.limits.max_attachment_bytes
+                else None
+            )
+            if over is not None:  # judged from BODYSTRUCTURE: the body is never downloaded
+                problems.append(ReadProblem("bad-input", over, raw_for_problem(item.header), place=place))
                 continue
             if keep is not None:
                 head = parse_headers(item.header, internal_date=item.internal_date)
@@ -551,7 +564,26 @@ def _listed(uid: int, data: dict[bytes, Any]) -> _Listed:
         size=int(data.get(b"RFC822.SIZE") or 0),
         internal_date=when if isinstance(when, datetime) else None,
         flags=flags,
+        structure=_structure(data.get(b"BODYSTRUCTURE")),
     )
+
+
+def _structure(body: Any) -> tuple[int, int]:
+    """(leaf parts, largest leaf in bytes) from a BODYSTRUCTURE; (0, 0) when it cannot be read, so
+    the full parse of the body decides instead."""
+    try:
+        if body is None:
+            return (0, 0)
+        if getattr(body, "is_multipart", False):
+            children = [_structure(child) for child in body[0]]
+            return (sum(c[0] for c in children), max((c[1] for c in children), default=0))
+        size = int(body[6]) if len(body) > 6 and isinstance(body[6], int) else 0
+        encoding = body[5] if len(body) > 5 else None
+        if isinstance(encoding, bytes) and encoding.upper() == b"BASE64":
+            size = size * 3 // 4  # the cap is on the decoded attachment, as the full parse counts it
+        return (1, size)
+    except (TypeError, IndexError, ValueError):
+        return (0, 0)
 
 
 def _modified(record: dict[str, Any], internal_date: datetime | None) -> datetime | None:

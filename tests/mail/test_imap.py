@@ -257,6 +257,26 @@ def test_message_over_the_size_cap_becomes_a_problem_with_its_headers(
     assert problems[0].place == "INBOX uid 1" and problems[0].raw.startswith("base64:")
 
 
+def test_too_many_parts_is_judged_from_bodystructure_without_fetching_the_body(
+    account: Account, other: IMAPClient
+) -> None:
+    parts = "".join(f"--b\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n" for i in range(6))
+    raw = (
+        "From: a@example.com\r\nMessage-ID: <many@example.com>\r\nSubject: many\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n' + parts + "--b--\r\n"
+    ).encode()
+    other.append("INBOX", raw)
+    other.append("INBOX", _mail(2))
+    conn = ImapConnector("mail", _settings(account, max_parts=5))
+    try:
+        batches, _ = _read_all(conn)
+    finally:
+        conn.close()
+    problems = [p for b in batches for p in b.problems]
+    assert _keys(batches) == ["<order-2@example.com>"]
+    assert len(problems) == 1 and problems[0].message == "too-many-parts: 6 MIME parts, over the cap of 5"
+
+
 def _append_op(n: int, **fields: Any) -> WriteOp:
     base = {"from": "syncd@example.com", "to": "client@example.com", "subject": f"Draft {n}", "text": "Hello"}
     return WriteOp(Op.CREATE, {**base, **fields}, idempotency_key=f"draft-{n}")
