@@ -198,7 +198,9 @@ class SmtpConnector:
             raise RecordError("validation", "no recipients", code="NO_RECIPIENTS", field="to")
         if self._already_sent(message_id):
             return WriteResult(True, message_id, created=False)
-        raw = message.as_bytes()  # Bcc is never a header: it lives in the envelope only
+        # Bcc is never a header: it lives in the envelope only. SMTP and IMAP want CRLF line ends
+        # (RFC 5321 2.3.8): smtplib sends bytes as they are, and a bare-LF body is one long line.
+        raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
         self._deliver(sender, recipients, raw)
         self._file_copy(message_id, raw)
         return WriteResult(True, message_id, created=True)
