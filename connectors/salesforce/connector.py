@@ -311,8 +311,13 @@ class SalesforceConnector:
     def write(self, stream: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
         results: list[WriteResult | None] = [None] * len(ops)
         groups: dict[tuple[str, str], list[int]] = {}
+        external = (
+            {f["name"].lower() for f in self.describe(stream)["fields"] if f["externalId"]}
+            if any(op.match is not None for op in ops)
+            else set()
+        )
         for i, op in enumerate(ops):
-            groups.setdefault(_write_kind(op), []).append(i)
+            groups.setdefault(_write_kind(op, external), []).append(i)
         try:
             for (kind, ext), indexes in groups.items():
                 bulk = len(indexes) > self.settings.bulk_threshold
@@ -536,13 +541,17 @@ def _already_deleted(answer: dict[str, Any]) -> bool:
     return bool((answer.get("errors") or [{}])[0].get("statusCode") == "ENTITY_IS_DELETED")
 
 
-def _write_kind(op: WriteOp) -> tuple[str, str]:
-    """How an op is written: (create | update | upsert | delete, external id field for upserts)."""
+def _write_kind(op: WriteOp, external: Collection[str]) -> tuple[str, str]:
+    """How an op is written: (create | update | upsert | delete, external id field for upserts).
+
+    A create upserts on its match field only when that field is an external id (lower-cased names in
+    `external`): Salesforce refuses an upsert on any other field, and a plain create is all it allows.
+    """
     if op.op is Op.DELETE:
         return ("delete", "")
     if op.op is Op.UPDATE or (op.op is not Op.CREATE and op.key):
         return ("update", "")
-    if op.match is not None:
+    if op.match is not None and op.match[0].lower() in external:
         return ("upsert", op.match[0])
     return ("create", "")
 
