@@ -341,6 +341,20 @@ class Org:
         if obj.name == "OrderItem" and record.get("PricebookEntryId") and not record.get("Product2Id"):
             entry = self.store.get(record["PricebookEntryId"]) or {}
             record["Product2Id"] = entry.get("Product2Id")
+        if obj.name == "Case":
+            self._derive_case(record)
+
+    def _derive_case(self, record: dict[str, Any]) -> None:
+        """A case takes its contact's account when none is given, and knows when it was closed."""
+        if record.get("ContactId") and not record.get("AccountId"):
+            contact = self.store.get(record["ContactId"]) or {}
+            record["AccountId"] = contact.get("AccountId")
+        closed = record.get("Status") == "Closed"
+        if closed and not record.get("IsClosed"):
+            record["ClosedDate"] = record.get("LastModifiedDate")
+        elif not closed:
+            record["ClosedDate"] = None
+        record["IsClosed"] = closed
 
     def create(self, sobject: str, body: dict[str, Any], from_csv: bool = False) -> str:
         obj = self.sobject(sobject)

@@ -468,6 +468,8 @@ _STANDARD: list[tuple[str, str, str, list[FieldDef]]] = [
             _pick("Type", ("Question", "Problem", "Feature Request")),
             FieldDef("SuppliedEmail", "email", "Web Email", 80),
             _s("SuppliedName", 80),
+            FieldDef("IsClosed", "boolean", "Closed", createable=False, updateable=False, default=False),
+            FieldDef("ClosedDate", "datetime", "Closed Date", createable=False, updateable=False),
             OWNER,
         ],
     ),
