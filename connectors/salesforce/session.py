@@ -32,7 +32,9 @@ from syncd.records import telemetry
 
 T = TypeVar("T")
 
-TRANSIENT_STATUS = {429, 502, 503, 504}
+# 500 (UNKNOWN_EXCEPTION) is usually a passing server fault, and repeating a call is safe
+# because creates carry their match key (tests/faults found a pass failing on one such answer).
+TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"}
 
 
