@@ -8,7 +8,6 @@ SYNCD_CHAOS_REPORT names a file, written there as JSON for docs/guarantees.md.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -24,11 +23,11 @@ from syncd.sandbox.salesforce import SalesforceSandbox
 from syncd.sandbox.sheets import SheetsSandbox
 from tests.mail.dovecot import Account, Dovecot, dovecot_binary, free_port
 
+from .figures import print_figures
 from .scenarios import SF_SEED
 
 KILLS = int(os.environ.get("SYNCD_CHAOS_KILLS", "20"))
 FAULT_POINTS = ("after-read", "after-outbox", "after-write", "during-commit")
-FIGURES: dict[str, dict[str, Any]] = {}
 
 
 class Syncd:
@@ -58,19 +57,8 @@ class Syncd:
         )
 
 
-def record_figures(name: str, **figures: Any) -> None:
-    FIGURES[name] = figures
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.section("syncd chaos figures")
-    for name, figures in sorted(FIGURES.items()):
-        terminalreporter.write_line(f"{name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
-    target = os.environ.get("SYNCD_CHAOS_REPORT")
-    if target:
-        Path(target).write_text(json.dumps(FIGURES, indent=2, sort_keys=True), encoding="utf-8")
+    print_figures(terminalreporter)
 
 
 @pytest.fixture

@@ -310,3 +310,36 @@ class ImapToFiles:
 
     def target(self) -> list[tuple[str, str]]:
         return files_target_rows(self.root)
+
+
+@dataclass
+class FilesToFiles:
+    """CSV into CSV: no network, so a pass is quick and the journal is what is under test."""
+
+    root: Path
+    name: str = "files->files"
+    mutable: bool = True
+
+    def connections(self) -> dict[str, dict[str, object]]:
+        return {"src": {"kind": "files", "path": "src", "keys": {"Seq": "Seq"}}, "dst": FILES_TARGET}
+
+    def mapping(self) -> str:
+        return mapping("src.Seq", "dst.Seq", "Seq", "Seq", {"Seq": "Seq", "Value": "Value"})
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def add(self, seqs: range, value: str) -> None:
+        rows = read_csv(self.root / "src" / "Seq.csv") + [{"Seq": key(n), "Value": value} for n in seqs]
+        write_csv(self.root / "src" / "Seq.csv", ["Seq", "Value"], rows)
+
+    def change(self, seqs: list[int], value: str) -> None:
+        wanted = {key(n) for n in seqs}
+        rows = [
+            {**r, "Value": value} if r["Seq"] in wanted else r
+            for r in read_csv(self.root / "src" / "Seq.csv")
+        ]
+        write_csv(self.root / "src" / "Seq.csv", ["Seq", "Value"], rows)
+
+    def target(self) -> list[tuple[str, str]]:
+        return files_target_rows(self.root)

@@ -24,7 +24,8 @@ from syncd.sandbox.salesforce import SalesforceSandbox
 from syncd.sandbox.sheets import SheetsSandbox
 from tests.mail.dovecot import Account
 
-from .conftest import FAULT_POINTS, KILLS, Syncd, record_figures
+from .conftest import FAULT_POINTS, KILLS, Syncd
+from .figures import record_figures
 from .scenarios import (
     Expected,
     FilesToSalesforce,
