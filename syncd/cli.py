@@ -57,12 +57,21 @@ class Ctx:
         return load_project(self.config_path())
 
     @contextmanager
-    def journal(self, project: Any) -> Iterator[Journal]:
+    def journal(self, project: Any, *, writes: bool = False) -> Iterator[Journal]:
+        """The journal; `writes` also takes the daemon's lock, so a command that syncs or repairs
+        never runs a mapping at the same time as a running `syncd run` (read-only commands don't)."""
+        from syncd.service import JournalLock
+
+        lock = JournalLock(project.journal_path) if writes else None
+        if lock is not None:
+            lock.acquire()
         journal = Journal(project.journal_path)
         try:
             yield journal
         finally:
             journal.close()
+            if lock is not None:
+                lock.release()
 
 
 def emit_json(value: Any) -> None:
@@ -155,7 +164,7 @@ def sync(c: Ctx, mappings: Sequence[str], once: bool, dry_run: bool, full: bool)
     for name in names:
         project.mapping(name)
     results: list[PassResult] = []
-    with c.journal(project) as journal:
+    with c.journal(project, writes=not dry_run) as journal:
         conns = Connections(project)
         try:
             for name in names:
@@ -420,7 +429,7 @@ def dead_letters_replay(c: Ctx, ids: Sequence[int], mapping: str | None, replay_
     if not ids and not replay_all:
         raise click.UsageError("give dead-letter ids, or --all")
     project = c.project()
-    with c.journal(project) as journal:
+    with c.journal(project, writes=True) as journal:
         results = replay_dead_letters(project, journal, list(ids) if ids else None, mapping)
         still_open = len(journal.dead_letters(mapping, ids=list(ids) if ids else None))
     if c.as_json:
@@ -487,7 +496,7 @@ def conflicts_resolve(c: Ctx, conflict_id: int, take: str) -> int:
     from syncd.engine import resolve_conflict
 
     project = c.project()
-    with c.journal(project) as journal:
+    with c.journal(project, writes=True) as journal:
         message = resolve_conflict(project, journal, conflict_id, take)
     if c.as_json:
         emit_json({"id": conflict_id, "resolved": True, "message": message})
@@ -639,7 +648,7 @@ def reconcile(c: Ctx, mapping: str, repair: bool, dry_run: bool, fmt: str) -> in
     from syncd.reconcile import reconcile as run_reconcile
 
     project = c.project()
-    with c.journal(project) as journal:
+    with c.journal(project, writes=repair and not dry_run) as journal:
         report = run_reconcile(project, journal, mapping, repair=repair, dry_run=dry_run)
     if c.as_json or fmt == "json":
         emit_json(report.to_json())

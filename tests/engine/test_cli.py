@@ -124,3 +124,21 @@ def test_python_dash_m_runs_the_same_command(tmp_path: Path) -> None:
         [sys.executable, "-m", "syncd", "--version"], capture_output=True, text=True, check=True
     )
     assert done.stdout.startswith("syncd, version")
+
+
+def test_sync_refuses_to_run_beside_a_daemon_on_the_same_journal(
+    company: Company, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from syncd.service import JournalLock
+
+    company.setup([account("ACC-1", "Northwind")])
+    daemon = JournalLock(company.root / "syncd.db")
+    daemon.acquire()
+    try:
+        assert main(["sync", "clients"]) == 1
+        assert "already running on this journal" in capsys.readouterr().err
+        assert main(["sync", "clients", "--dry-run"]) == 0  # reading is fine
+        assert main(["status"]) in (0, 1)
+    finally:
+        daemon.release()
+    assert main(["sync", "clients"]) == 0
