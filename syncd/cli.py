@@ -629,12 +629,42 @@ def schema(c: Ctx, do_write: bool) -> int:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where to put the demo company (default: a new temporary folder).",
 )
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="Afterwards leave the sandboxes and a `syncd run` daemon up for exploring, until Ctrl-C.",
+)
 @click.pass_obj
-def demo(c: Ctx, directory: Path | None) -> int:
-    """Run the mappings on a small example company, edit both sides, run again, and show what happened."""
+def demo(c: Ctx, directory: Path | None, keep_running: bool) -> int:
+    """Start the sandboxes, seed a small company, run the shipped mappings through a coordinator's day,
+    and show what happened."""
     from syncd.demo import run_demo
 
-    return run_demo(directory, out, as_json=c.as_json)
+    return run_demo(directory, out, as_json=c.as_json, keep_running=keep_running)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.pass_obj
+def report(c: Ctx, fmt: str) -> int:
+    """The coordinator's KPIs: email response time, case resolution, open cases by age, orders waiting,
+    low-stock items (read from the journal and the systems)."""
+    from syncd.report import build_report, print_report
+
+    project = c.project()
+    with c.journal(project) as journal:
+        result = build_report(project, journal)
+    if c.as_json or fmt == "json":
+        emit_json(result.to_json())
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["kpi", "value", "unit"])
+        writer.writerows(result.rows())
+    else:
+        print_report(result, out)
+    return EXIT_OK
 
 
 @cli.command()

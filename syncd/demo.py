@@ -1,214 +1,316 @@
-"""`syncd demo`: the shipped mappings running on a small example company, with no accounts needed.
+"""`syncd demo`: the shipped mappings running a small company's day against local stand-ins, no accounts.
 
-CSV files stand in for Salesforce (`crm/`), the client roster sheet (`roster/`) and the order-entry
-sheet (`orders/`), with the same stream and field names as the real systems, so the mapping files
-are the very ones in `mappings/`. The demo plays a coordinator's morning: a first sync, edits on
-both sides, a second sync that merges them, and a third that has nothing left to do.
+It starts the sandboxes (Salesforce, Google Sheets, IMAP, SMTP on loopback), seeds a company
+(syncd/demo_company.py), writes a project whose mappings are the shipped ones unchanged, and runs
+passes around a coordinator's day: a first sync, edits on both sides and new mail, a second sync that
+carries them, a third that finds nothing left. Every figure it prints is read back from the journal
+the passes wrote, so the summary cannot tell a better story than what happened.
 """
 
 from __future__ import annotations
 
-import csv
-import shutil
+import json
+import os
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
-from importlib import resources
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
+from syncd.demo_company import HEADERS, Company, mail, seed_company, start_sandboxes, write_project
 from syncd.engine import Connections, PassResult, run_pass
 from syncd.journal import Journal
 from syncd.project import Project, load_project
+from syncd.report import build_report, print_report
+from syncd.sandbox.serve import Sandboxes
+
+COUNTS = ("read", "created", "updated", "skipped", "failed", "conflicts")
 
 
-def shipped_mappings_dir() -> Path:
-    """The `mappings/` folder of a source checkout, or the copy a wheel installs under share/syncd."""
-    here = Path(__file__).resolve().parent.parent / "mappings"
-    if here.is_dir():
-        return here
-    installed = Path(sys.prefix) / "share" / "syncd" / "mappings"
-    if installed.is_dir():
-        return installed
-    raise FileNotFoundError(
-        "the shipped mapping files are not installed (looked in the checkout and share/syncd)"
-    )
+@dataclass
+class Day:
+    """What the demo did, pass by pass, for the printed story and the --json summary."""
+
+    passes: dict[str, list[PassResult]] = field(default_factory=dict)
+    edits: list[str] = field(default_factory=list)
 
 
-def prepare(directory: Path) -> Path:
-    """Copy the example company and the shipped clients/orders mappings into `directory`."""
-    directory.mkdir(parents=True, exist_ok=True)
-    data = resources.files("syncd") / "demo_data"
-    with resources.as_file(data) as source:
-        shutil.copytree(source, directory, dirs_exist_ok=True)
-    (directory / "mappings").mkdir(exist_ok=True)
-    for name in ("clients.yaml", "orders.yaml"):
-        shutil.copy2(shipped_mappings_dir() / name, directory / "mappings" / name)
-    return directory / "syncd.yaml"
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
-def edit_csv(path: Path, key_column: str, key: str, changes: dict[str, str]) -> None:
-    """Change cells of one row the way a person would in a spreadsheet (other cells untouched)."""
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    header = rows[0]
-    for row in rows[1:]:
-        if row and row[header.index(key_column)] == key:
-            row.extend([""] * (len(header) - len(row)))
-            for column, value in changes.items():
-                row[header.index(column)] = value
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerows(rows)
-
-
-def append_csv(path: Path, values: dict[str, str]) -> None:
-    with path.open(newline="", encoding="utf-8") as fh:
-        header = next(csv.reader(fh))
-    with path.open("a", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerow([values.get(h, "") for h in header])
-
-
-def coordinators_morning(workdir: Path) -> list[str]:
-    """Edits on both sides between passes; returns what was done, in words."""
-    crm, roster, orders = (
-        workdir / "crm" / "Account.csv",
-        workdir / "roster" / "Clients.csv",
-        workdir / "orders" / "Orders.csv",
-    )
-    edit_csv(crm, "AccountNumber", "ACC-1001", {"Tier__c": "Silver"})
-    edit_csv(roster, "Account No", "ACC-1001", {"Email": "purchasing@northwind.example"})
-    edit_csv(roster, "Account No", "ACC-1003", {"Email": "accounts@fabrikam.example"})
-    edit_csv(crm, "AccountNumber", "ACC-1005", {"Name": "Tailspin Toys GmbH"})
-    edit_csv(roster, "Account No", "ACC-1005", {"Client": "Tailspin Toys Ltd"})
-    append_csv(
-        crm,
-        {
-            "Id": "0015g00000AbCdMAAV",
-            "AccountNumber": "ACC-1009",
-            "Name": "Proseware",
-            "Type": "Customer",
-            "Email__c": "buyers@proseware.example",
-            "Tier__c": "Bronze",
-            "Owner.Name": "Sam Okoro",
-            "Owner.Email": "sam@ourco.example",
-        },
-    )
-    edit_csv(orders, "PO Number", "PO-7004", {"Order Date": "30/11/2026"})
-    append_csv(
-        orders,
-        {
-            "PO Number": "PO-7007",
-            "Account No": "ACC-1006",
-            "Price Book": "Wholesale",
-            "Order Date": "21/11/2026",
-            "Notes": "Quarterly restock",
-        },
-    )
-    return [
-        "Salesforce: Northwind's tier Gold -> Silver; the sheet: Northwind's email corrected (same client, different fields)",
-        "the sheet: Fabrikam's email corrected (flows back to Salesforce)",
-        "both sides renamed Tailspin Toys differently (a conflict: newest-wins; CSV has no edit times, so Salesforce wins)",
-        "Salesforce: new account ACC-1009 Proseware (order PO-7005 was waiting for it)",
-        "the orders sheet: PO-7004's impossible date fixed; new order PO-7007",
-    ]
-
-
-def run_all(project: Project, journal: Journal) -> list[PassResult]:
+def run_all(project: Project, journal: Journal, progress: Progress | None, title: str) -> list[PassResult]:
+    """One pass of every mapping, in lookup order, with a progress bar when someone is watching."""
+    names = project.lookup_order()
+    task = progress.add_task(title, total=len(names)) if progress else None
     conns = Connections(project)
+    results = []
     try:
-        return [run_pass(project, journal, name, connections=conns) for name in project.lookup_order()]
+        for name in names:
+            if progress is not None and task is not None:
+                progress.update(task, description=f"{title}: {name}")
+            results.append(run_pass(project, journal, name, connections=conns))
+            if progress is not None and task is not None:
+                progress.advance(task)
     finally:
         conns.close()
+    if progress is not None and task is not None:
+        progress.update(task, description=title)
+    return results
+
+
+def _row(sandboxes: Sandboxes, book: str, sheet: str, key: str) -> int:
+    assert sandboxes.sheets is not None
+    rows = sandboxes.sheets.values(book, sheet)
+    return next(i for i, row in enumerate(rows) if row and row[0] == key)
+
+
+def _set_cell(sandboxes: Sandboxes, book: str, sheet: str, key: str, column: str, value: Any) -> None:
+    """A person typing into one cell of the row whose key column holds `key`."""
+    assert sandboxes.sheets is not None
+    rows = sandboxes.sheets.values(book, sheet)
+    col = rows[0].index(column)
+    sandboxes.sheets.set_values(book, sheet, (_row(sandboxes, book, sheet, key), col), [[value]])
+
+
+def _append_row(sandboxes: Sandboxes, book: str, sheet: str, values: dict[str, Any]) -> None:
+    assert sandboxes.sheets is not None
+    rows = sandboxes.sheets.values(book, sheet)
+    line = [values.get(h, "") for h in HEADERS[sheet]]
+    sandboxes.sheets.set_values(book, sheet, (len(rows), 0), [line])
+
+
+def coordinators_day(sandboxes: Sandboxes, company: Company) -> list[str]:
+    """Edits on both sides and new mail between two passes; what was done, in words."""
+    org, mailbox = sandboxes.salesforce, sandboxes.mail
+    assert org is not None and mailbox is not None
+    books = company.spreadsheets
+    accounts = company.accounts
+    done = []
+
+    _set_cell(sandboxes, books["roster"], "Clients", "ACC-1003", "Phone", "+44 20 7946 5555")
+    org.update("Account", accounts["ACC-1003"], {"Account_Status__c": "On hold"})
+    done.append("ACC-1003: the sheet gets a corrected phone, Salesforce puts the account on hold (merged)")
+    _set_cell(sandboxes, books["roster"], "Clients", "ACC-1006", "Client", "Litware Pharma (UK)")
+    org.update("Account", accounts["ACC-1006"], {"Name": "Litware Pharma Ltd"})
+    done.append("ACC-1006: renamed differently on both sides (a conflict, settled by newest-wins)")
+
+    _set_cell(sandboxes, books["orders_sheet"], "Lines", "PO-7300/3", "Product Code", "P-2004")
+    _append_row(sandboxes, books["orders_sheet"], "Orders",
+                {"PO Number": "PO-7301", "Account No": "ACC-1002", "Price Book": "Wholesale",
+                 "Order Date": "23/11/2026", "Notes": "Rush order"})  # fmt: skip
+    _append_row(sandboxes, books["orders_sheet"], "Lines",
+                {"Line": "PO-7301/1", "PO Number": "PO-7301", "Product Code": "P-2010", "Quantity": 12,
+                 "Unit Price": 4})  # fmt: skip
+    done.append("Orders sheet: PO-7300's unknown product code corrected; new order PO-7301 typed in")
+
+    for code, counted in (("P-2001", 2), ("P-2002", 1)):
+        _set_cell(sandboxes, books["warehouse"], "Inventory", code, "On Hand", counted)
+    done.append("Inventory sheet: P-2001 and P-2002 counted under their reorder level")
+
+    orders = {r["PO_Number__c"]: r["Id"] for r in org.records("Order")}
+    for po in ("PO-7001", "PO-7002"):
+        org.update("Order", orders[po], {"Status": "Activated"})
+    done.append("Salesforce: orders PO-7001 and PO-7002 activated")
+
+    cases = sorted(org.records("Case"), key=lambda c: str(c["CaseNumber"]))
+    for case in cases[:3]:
+        org.update("Case", case["Id"], {"Status": "Closed"})
+    done.append(f"Salesforce: cases {', '.join(str(c['CaseNumber']) for c in cases[:3])} closed")
+
+    when = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    for n, thread in enumerate(company.threads[:6]):
+        reply = mail(("Account Coordinator", "help@ourco.example"), "Re: your question", "Answered.",
+                     when=when + timedelta(hours=2 + n), to="client@client.example", reply_to=thread,
+                     domain="ourco.example")  # fmt: skip
+        mailbox.deliver("Sent", reply[1], flags=["\\Seen"])
+    first = company.threads[0]
+    contact = next(iter(company.contacts))
+    mailbox.deliver("INBOX", mail(("Client", contact), "Re: follow-up", "One more thing.",
+                                  when=when + timedelta(days=1), reply_to=first)[1])  # fmt: skip
+    mailbox.deliver("INBOX", mail(("Client", contact), "New catalogue?", "Is there a new catalogue?",
+                                  when=when + timedelta(days=1, hours=1))[1])  # fmt: skip
+    done.append("Mail: the coordinator answered 6 threads by hand; a follow-up and a new question arrive")
+    return done
 
 
 def results_table(title: str, results: list[PassResult]) -> Table:
     table = Table(title=title, title_justify="left")
-    cols = ("read", "created", "updated", "skipped", "failed", "conflicts")
     table.add_column("mapping")
-    for col in cols:
+    for col in COUNTS:
         table.add_column(col, justify="right")
     table.add_column("outcome")
     for r in results:
-        table.add_row(r.mapping, *(str(r.counts.get(c, 0)) for c in cols), r.outcome)
+        table.add_row(r.mapping, *(str(r.counts.get(c, 0)) for c in COUNTS), r.outcome)
     return table
 
 
-def run_demo(directory: Path | None, console: Console, as_json: bool = False) -> int:
-    workdir = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="syncd-demo-"))
-    config = prepare(workdir)
-    project = load_project(config)
-    say: Callable[[Any], None] = (lambda _: None) if as_json else console.print
-    say(f"[bold]syncd demo[/bold]: an example company in {workdir}")
-    say("  crm/ stands in for Salesforce, roster/ for the Clients sheet, orders/ for the Orders sheet\n")
-    journal = Journal(project.journal_path)
-    passes: dict[str, list[PassResult]] = {}
-    try:
-        passes["first"] = run_all(project, journal)
-        say(
-            results_table(
-                "1. First sync: clients matched or created in the sheet, orders into Salesforce",
-                passes["first"],
-            )
-        )
-        edits = coordinators_morning(workdir)
-        say("\n2. A coordinator's morning, edits on both sides:")
-        for line in edits:
-            say(f"   - {line}")
-        passes["second"] = run_all(project, journal)
-        say(
-            results_table(
-                "\n3. Second sync: edits merged field by field, waiting orders retried", passes["second"]
-            )
-        )
-        passes["third"] = run_all(project, journal)
-        say(
-            results_table(
-                "\n4. Third sync: nothing left to do (our own writes are recognised, not echoed)",
-                passes["third"],
-            )
-        )
-        letters = journal.dead_letters()
-        links = {name: journal.count_links(name) for name in project.mappings}
-    finally:
-        journal.close()
-    if as_json:
-        import json
+def summary(project: Project, journal: Journal, directory: Path, day: Day, info_file: Path) -> dict[str, Any]:
+    """What happened, from the journal: per-mapping totals of every pass, links, dead letters, conflicts."""
+    names = sorted(project.mappings)
+    rows = journal.conn.execute(
+        "SELECT mapping, SUM(read), SUM(created), SUM(updated), SUM(skipped), SUM(failed), SUM(conflicts)"
+        " FROM runs GROUP BY mapping"
+    ).fetchall()
+    totals = {r[0]: dict(zip(COUNTS, (int(v or 0) for v in r[1:]), strict=True)) for r in rows}
+    return {
+        "directory": str(directory),
+        "sandbox": str(info_file),
+        "passes": {
+            k: [{"mapping": r.mapping, "outcome": r.outcome, "counts": dict(r.counts)} for r in v]
+            for k, v in day.passes.items()
+        },
+        "totals": {name: totals.get(name, dict.fromkeys(COUNTS, 0)) for name in names},
+        "links": {name: journal.count_links(name) for name in names},
+        "dead_letters": [
+            {"mapping": d.mapping, "key": d.record_key, "category": d.category, "message": d.message}
+            for d in journal.dead_letters()
+        ],
+        "edits": day.edits,
+    }
 
-        print(
-            json.dumps(
-                {
-                    "directory": str(workdir),
-                    "passes": {
-                        k: [{"mapping": r.mapping, "outcome": r.outcome, "counts": dict(r.counts)} for r in v]
-                        for k, v in passes.items()
-                    },
-                    "dead_letters": [
-                        {
-                            "mapping": d.mapping,
-                            "key": d.record_key,
-                            "category": d.category,
-                            "message": d.message,
-                        }
-                        for d in letters
-                    ],
-                    "links": links,
-                }
-            )
+
+def run_demo(
+    directory: Path | None, console: Console, as_json: bool = False, keep_running: bool = False
+) -> int:
+    workdir = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="syncd-demo-"))
+    if workdir.exists() and any(workdir.iterdir()):
+        console.print(f"{workdir} is not empty: give the demo a new or empty folder", markup=False)
+        return 2
+    say: Callable[[Any], None] = (lambda _: None) if as_json else console.print
+    started = time.monotonic()
+    say(f"[bold]syncd demo[/bold]: a small company in {workdir}")
+    sandboxes = start_sandboxes(workdir / "sandbox")
+    try:
+        assert sandboxes.sheets is not None
+        sandboxes.sheets.quotas.read_per_minute = sandboxes.sheets.quotas.write_per_minute = None
+        company = seed_company(sandboxes)
+        say(
+            "  sandboxes up on 127.0.0.1 (Salesforce, Google Sheets, IMAP, SMTP), seeded with "
+            f"{len(company.accounts)} clients, {len(company.products)} products, 300 purchase orders "
+            "and 30 helpdesk mails (a few of them broken on purpose)\n"
         )
+        metrics = f"127.0.0.1:{free_port()}"
+        config = write_project(workdir, sandboxes.info(), company.spreadsheets, metrics=metrics)
+        project = load_project(config)
+        day = Day()
+        journal = Journal(project.journal_path)
+        try:
+            with Progress(console=console, transient=True, disable=as_json) as progress:
+                day.passes["first"] = run_all(project, journal, progress, "1. first sync")
+            say(
+                results_table(
+                    "1. First sync: rosters matched, orders, stock and helpdesk mail in", day.passes["first"]
+                )
+            )
+            day.edits = coordinators_day(sandboxes, company)
+            say("\n2. The coordinator's day, on both sides:")
+            for line in day.edits:
+                say(f"   - {line}")
+            with Progress(console=console, transient=True, disable=as_json) as progress:
+                day.passes["second"] = run_all(project, journal, progress, "3. second sync")
+            say(
+                results_table("\n3. Second sync: the day's edits carried, notices sent", day.passes["second"])
+            )
+            with Progress(console=console, transient=True, disable=as_json) as progress:
+                day.passes["third"] = run_all(project, journal, progress, "4. third sync")
+            say(
+                results_table(
+                    "\n4. Third sync: nothing new (waiting dead letters are retried)", day.passes["third"]
+                )
+            )
+            result = summary(project, journal, workdir, day, sandboxes.info_file)
+            kpis = build_report(project, journal)
+        finally:
+            journal.close()
+        result["seconds"] = round(time.monotonic() - started, 1)
+        if as_json:
+            result["report"] = kpis.to_json()
+            print(json.dumps(result))
+        else:
+            _print_summary(console, result, config, metrics, workdir)
+            console.print("\n[bold]The coordinator's KPIs[/bold] (syncd report)")
+            print_report(kpis, console)
+            console.print(f"\n(demo took {result['seconds']} s)")
+        if keep_running:
+            return _keep_running(console, config, metrics)
         return 0
-    say("\n[bold]What needs a person[/bold] (dead letters: the rest of each batch went through):")
-    for d in letters:
-        say(f"   - {d.mapping} {d.record_key}: {d.category}: {d.message}")
-    if not letters:
-        say("   nothing")
-    say("\n[bold]Where to look[/bold]")
+    finally:
+        sandboxes.stop()
+
+
+def _print_summary(
+    console: Console, result: dict[str, Any], config: Path, metrics: str, workdir: Path
+) -> None:
+    table = Table(title="\nWhat happened, per mapping (all passes, from the journal)", title_justify="left")
+    table.add_column("mapping")
+    for col in ("created", "updated", "skipped", "failed", "conflicts"):
+        table.add_column(col, justify="right")
+    table.add_column("links", justify="right")
+    for name, counts in result["totals"].items():
+        table.add_row(name, *(str(counts[c]) for c in ("created", "updated", "skipped", "failed", "conflicts")),
+                      str(result["links"][name]))  # fmt: skip
+    console.print(table)
+    console.print("\n[bold]What needs a person[/bold] (dead letters: the rest of each batch went through):")
+    for d in result["dead_letters"]:
+        console.print(f"   - {d['mapping']} {d['key']}: {d['category']}: {d['message']}", markup=False)
+    if not result["dead_letters"]:
+        console.print("   nothing")
     cfg = f"--config {config}"
-    say(f"   syncd {cfg} status              per-mapping outcome, dead letters, conflicts")
-    say(f"   syncd {cfg} dead-letters list   why each waiting record waits")
-    say(f"   syncd {cfg} links clients       which Salesforce account is which sheet row")
-    say(f"   syncd {cfg} sync --dry-run      what the next pass would do")
-    say(f"   the files themselves: {workdir}/roster/Clients.csv, {workdir}/crm/Order.csv")
+    console.print("\n[bold]Where to look[/bold]")
+    console.print(
+        f"   syncd {cfg} status              per-mapping outcome, dead letters, conflicts", markup=False
+    )
+    console.print(f"   syncd {cfg} dead-letters list   why each waiting record waits", markup=False)
+    console.print(f"   syncd {cfg} report              the KPIs below, also --format csv|json", markup=False)
+    console.print(f"   syncd {cfg} reconcile clients   both sides compared in full", markup=False)
+    console.print(
+        f"   http://{metrics}/metrics         the daemon's metrics (with --keep-running)", markup=False
+    )
+    console.print(
+        f"   the sandboxes' data: {workdir / 'sandbox'} (how to reach them: sandbox.json)", markup=False
+    )
+
+
+def _keep_running(console: Console, config: Path, metrics: str) -> int:
+    """`syncd run` on the demo's project beside the sandboxes, until Ctrl-C or SIGTERM."""
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "syncd", "--config", str(config), "run", "--log-format", "text"],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    console.print(
+        f"\n[bold]Still running[/bold]: the sandboxes and `syncd run` (pid {daemon.pid}); "
+        f"metrics at http://{metrics}/metrics. Ctrl-C stops both."
+    )
+    stop = {"asked": False}
+
+    def ask(signum: int, frame: object) -> None:
+        stop["asked"] = True
+
+    previous = signal.signal(signal.SIGTERM, ask)
+    try:
+        while daemon.poll() is None and not stop["asked"]:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if daemon.poll() is None:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
     return 0

@@ -187,14 +187,20 @@ def test_lookup_through_an_unknown_mapping_is_reported(
     assert problem == "mappings/clients.yaml:15:32: fields.Parent.lookup.mapping: unknown mapping 'parents'"
 
 
-def test_shipped_mapping_files_load_as_they_are() -> None:
+def test_shipped_mapping_files_load_as_they_are(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
-    from syncd.demo import prepare
+    from syncd.demo_company import SHIPPED_MAPPINGS, new_spreadsheets, start_sandboxes, write_project
 
-    config = prepare(Path(__import__("tempfile").mkdtemp()))
+    sandboxes = start_sandboxes(tmp_path / "sandbox")
+    try:
+        assert sandboxes.sheets is not None
+        config = write_project(tmp_path, sandboxes.info(), new_spreadsheets(sandboxes.sheets, {}))
+    finally:
+        sandboxes.stop()
     project = load_project(config)
-    assert sorted(project.mappings) == ["clients", "orders"]
-    for name in ("clients", "orders"):
+    assert sorted(project.mappings) == sorted(SHIPPED_MAPPINGS)
+    assert sorted(p.stem for p in (root / "mappings").glob("*.yaml")) == sorted(SHIPPED_MAPPINGS)
+    for name in SHIPPED_MAPPINGS:
         assert (config.parent / "mappings" / f"{name}.yaml").read_text() == (
             root / "mappings" / f"{name}.yaml"
         ).read_text()
