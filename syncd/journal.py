@@ -225,16 +225,29 @@ class Journal:
                 finally:
                     self._depth -= 1
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
-            self._depth = 1
             try:
-                yield
-            except BaseException:
-                self._depth = 0
-                self.conn.execute("ROLLBACK")
+                self.conn.execute("BEGIN IMMEDIATE")
+                self._depth = 1
+                try:
+                    yield
+                    self.conn.execute("COMMIT")
+                finally:
+                    self._depth = 0
+                    if self.conn.in_transaction:  # SQLite may have rolled back already (disk full)
+                        self.conn.execute("ROLLBACK")
+            except sqlite3.OperationalError as exc:
+                if self._disk_full(exc):
+                    raise JournalError(
+                        f"{self.path}: the disk holding the journal is full; the batch was not recorded "
+                        "and is repeated once there is space"
+                    ) from exc
                 raise
-            self._depth = 0
-            self.conn.execute("COMMIT")
+
+    @staticmethod
+    def _disk_full(exc: sqlite3.OperationalError) -> bool:
+        """SQLITE_FULL: reported as a JournalError naming the file, so a pass fails with a reason (the
+        daemon backs off and retries) instead of crashing; nothing of the transaction was kept."""
+        return getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(exc)
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
