@@ -27,7 +27,15 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from syncd.demo_company import HEADERS, Company, mail, seed_company, start_sandboxes, write_project
+from syncd.demo_company import (
+    HEADERS,
+    SHIPPED_MAPPINGS,
+    Company,
+    mail,
+    seed_company,
+    start_sandboxes,
+    write_project,
+)
 from syncd.engine import Connections, PassResult, run_pass
 from syncd.journal import Journal
 from syncd.project import Project, load_project
@@ -52,8 +60,13 @@ def free_port() -> int:
 
 
 def run_all(project: Project, journal: Journal, progress: Progress | None, title: str) -> list[PassResult]:
-    """One pass of every mapping, in lookup order, with a progress bar when someone is watching."""
-    names = project.lookup_order()
+    """One pass of every mapping, with a progress bar when someone is watching.
+
+    The shipped mappings run in the order data flows through them (cases before the acknowledgements
+    that read them), so one pass shows a change go all the way; any other mapping follows in lookup order.
+    """
+    names = [n for n in SHIPPED_MAPPINGS if n in project.mappings]
+    names += [n for n in project.lookup_order() if n not in names]
     task = progress.add_task(title, total=len(names)) if progress else None
     conns = Connections(project)
     results = []
@@ -228,7 +241,7 @@ def run_demo(
                 day.passes["third"] = run_all(project, journal, progress, "4. third sync")
             say(
                 results_table(
-                    "\n4. Third sync: nothing new (waiting dead letters are retried)", day.passes["third"]
+                    "\n4. Third sync: nothing new; waiting dead letters are retried", day.passes["third"]
                 )
             )
             result = summary(project, journal, workdir, day, sandboxes.info_file)
@@ -287,7 +300,7 @@ def _print_summary(
 def _keep_running(console: Console, config: Path, metrics: str) -> int:
     """`syncd run` on the demo's project beside the sandboxes, until Ctrl-C or SIGTERM."""
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "syncd", "--config", str(config), "run", "--log-format", "text"],
+        [sys.executable, "-m", "syncd", "--config", str(config), "--log-format", "text", "run"],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     console.print(
@@ -313,4 +326,9 @@ def _keep_running(console: Console, config: Path, metrics: str) -> int:
                 daemon.wait(timeout=45)
             except subprocess.TimeoutExpired:
                 daemon.kill()
+    if not stop["asked"] and daemon.returncode not in (0, -signal.SIGTERM):
+        console.print(
+            f"`syncd run` stopped by itself (exit {daemon.returncode}): see its log above", markup=False
+        )
+        return 1
     return 0

@@ -1,44 +1,122 @@
-"""`syncd demo` runs on a fresh install and its summary is true to the journal it leaves behind."""
+"""`syncd demo` runs on a fresh install against the sandboxes, and its summary is true to its journal."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import redirect_stdout
+from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from syncd.cli import main
+from syncd.demo_company import SHIPPED_MAPPINGS
 from syncd.journal import Journal
 
+COUNTED = ("read", "created", "updated", "skipped", "failed", "conflicts")
 
-def test_demo_exits_0_and_its_summary_matches_the_journal(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["--json", "demo", "--dir", str(tmp_path / "demo")]) == 0
-    summary = json.loads(capsys.readouterr().out)
-    journal = Journal(tmp_path / "demo" / "syncd.db")
-    try:
-        assert summary["links"] == {
-            "clients": journal.count_links("clients"),
-            "orders": journal.count_links("orders"),
-        }
-        open_letters = journal.dead_letters()
-        assert [(d["mapping"], d["key"]) for d in summary["dead_letters"]] == [
-            (d.mapping, d.record_key) for d in open_letters
-        ]
-        runs = journal.conn.execute("SELECT mapping, created, updated FROM runs ORDER BY id").fetchall()
-    finally:
-        journal.close()
-    first = {p["mapping"]: p["counts"] for p in summary["passes"]["first"]}
-    assert first["clients"]["created"] == runs[0][1]
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """One `syncd --json demo` run shared by the tests that read its summary."""
+    directory = tmp_path_factory.mktemp("demo") / "company"
+    out = StringIO()
+    with redirect_stdout(out):
+        assert main(["--json", "demo", "--dir", str(directory)]) == 0
+    return json.loads(out.getvalue()), directory
+
+
+def test_every_pass_summary_matches_the_runs_in_the_journal(demo: tuple[dict[str, Any], Path]) -> None:
+    summary, directory = demo
+    with Journal(directory / "syncd.db") as journal:
+        runs = journal.conn.execute(f"SELECT mapping, {', '.join(COUNTED)} FROM runs ORDER BY id").fetchall()
+    printed = [
+        (p["mapping"], *(p["counts"].get(c, 0) for c in COUNTED))
+        for name in ("first", "second", "third")
+        for p in summary["passes"][name]
+    ]
+    assert [tuple(r) for r in runs] == printed
+
+
+def test_links_and_dead_letters_match_the_journal(demo: tuple[dict[str, Any], Path]) -> None:
+    summary, directory = demo
+    with Journal(directory / "syncd.db") as journal:
+        assert summary["links"] == {name: journal.count_links(name) for name in SHIPPED_MAPPINGS}
+        letters = journal.dead_letters()
+    assert [(d["mapping"], d["key"], d["category"]) for d in summary["dead_letters"]] == [
+        (d.mapping, d.record_key, d.category) for d in letters
+    ]
+
+
+def test_the_day_carries_every_workflow_and_settles_one_conflict(demo: tuple[dict[str, Any], Path]) -> None:
+    summary, _ = demo
+    totals = summary["totals"]
+    assert summary["links"]["orders"] == 300 and totals["clients"]["conflicts"] == 1
+    second = {p["mapping"]: p["counts"] for p in summary["passes"]["second"]}
+    assert second["low_stock"]["created"] == 2 and second["order_confirmations"]["created"] == 2
+    assert second["helpdesk_log"]["updated"] == 3  # three cases closed in Salesforce
+    assert {d["category"] for d in summary["dead_letters"]} == {"unresolved-reference"}
+    assert summary["seconds"] < 120
+
+
+def test_the_third_pass_has_nothing_left_to_write(demo: tuple[dict[str, Any], Path]) -> None:
+    summary, _ = demo
     assert all(
         p["counts"].get("created", 0) == 0 and p["counts"].get("updated", 0) == 0
         for p in summary["passes"]["third"]
     )
-    assert summary["links"]["orders"] == 7
 
 
-def test_demo_prints_where_to_look(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--dir", str(tmp_path / "demo")]) == 0
-    text = capsys.readouterr().out
-    assert "What needs a person" in text and "syncd --config" in text and "status" in text
+def test_the_demo_wants_an_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    assert main(["demo", "--dir", str(tmp_path)]) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def wait_until_healthy(url: str, demo: subprocess.Popen[str]) -> None:
+    """The daemon starts in its own process after the demo prints its address: poll /healthz."""
+    for _ in range(150):
+        assert demo.poll() is None, "the demo ended instead of keeping the daemon running"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} never answered")
+
+
+def test_keep_running_serves_metrics_until_sigterm(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncd", "demo", "--dir", str(tmp_path / "company"), "--keep-running"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.stdout is not None
+    try:
+        text = ""
+        for line in proc.stdout:
+            text += line
+            if "Still running" in line:
+                break
+        assert "What needs a person" in text and "syncd --config" in text and "report" in text
+        url = re.findall(r"http://127\.0\.0\.1:\d+/metrics", text)[-1]
+        wait_until_healthy(url.replace("/metrics", "/healthz"), proc)
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            assert b"syncd_build_info" in answer.read()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
