@@ -147,11 +147,12 @@ class FilesToSalesforce:
     org: SalesforceSandbox
     name: str = "files"
     mutable: bool = True
+    settings: dict[str, object] = field(default_factory=dict)  # more settings of the crm connection
 
     def connections(self) -> dict[str, dict[str, object]]:
         return {
             "src": {"kind": "files", "path": "src", "keys": {"Seq": "Seq"}},
-            "crm": salesforce_connection(self.org),
+            "crm": {**salesforce_connection(self.org), **self.settings},
         }
 
     def mapping(self) -> str:
