@@ -47,6 +47,7 @@ from syncd import __version__
 from syncd.engine import PassResult
 from syncd.journal import Journal
 from syncd.records import DEAD_LETTER_CATEGORIES, Telemetry
+from syncd.report import AGE_BUCKETS, Report
 
 log = logging.getLogger("syncd.metrics")
 
@@ -473,6 +474,96 @@ class WatchIdleCollector(Collector):
             for sample in metric.samples:
                 family.add_metric([sample.labels["connection"], sample.labels["stream"]], now - sample.value)
         yield family
+
+
+class KpiCollector(Collector):
+    """The coordinator's KPIs (`syncd report`) as gauges, computed in the background, not per scrape.
+
+    A report reads the systems in full (cases, products, the helpdesk folder and Sent), which is too
+    slow and too costly in API calls for every scrape. So a scrape serves the last figures and, when
+    they are older than `refresh_seconds`, starts one background refresh; nothing is read while nobody
+    scrapes. `syncd_kpi_computed_timestamp_seconds` says when the figures were read; a KPI whose source
+    the project lacks has no series (absent, not zero). Labels are closed sets: age buckets and reasons.
+    """
+
+    def __init__(self, compute: Callable[[], Report], refresh_seconds: float = 600) -> None:
+        self._compute = compute
+        self._refresh_seconds = refresh_seconds
+        self._report: Report | None = None
+        self._computed_at = 0.0
+        self._refreshing: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _families() -> dict[str, GaugeMetricFamily]:
+        g = GaugeMetricFamily
+        return {
+            "mail_response": g("syncd_kpi_mail_response_seconds",
+                               "Median time from a helpdesk thread's first mail to the first reply a person sent."),
+            "mail_threads": g("syncd_kpi_mail_threads", "Helpdesk mail threads, by whether a person replied.",
+                              labels=["state"]),
+            "case_resolution": g("syncd_kpi_case_resolution_seconds",
+                                 "Median time from a case's creation to its closing, over closed cases."),
+            "cases_open": g("syncd_kpi_cases_open", "Open cases by age.", labels=["age"]),
+            "cases_closed": g("syncd_kpi_cases_closed", "Closed cases."),
+            "orders_waiting": g("syncd_kpi_orders_waiting",
+                                "Order rows not in Salesforce: dead letters, or not synced yet.", labels=["reason"]),
+            "low_stock": g("syncd_kpi_low_stock_items", "Products whose quantity on hand is under the reorder level."),
+            "computed": g("syncd_kpi_computed_timestamp_seconds", "When the KPI figures were last read."),
+        }  # fmt: skip
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return list(self._families().values())
+
+    def _refresh(self) -> None:
+        try:
+            report = self._compute()
+        except Exception as exc:  # a system being down must not break the scrape; the passes show it
+            log.warning("metrics: computing the KPIs failed: %s", exc)
+            report = None
+        with self._lock:
+            if report is not None:
+                self._report = report
+            self._computed_at = time.time()
+            self._refreshing = None
+
+    def refresh_now(self) -> None:
+        """Compute in the caller's thread (tests, and a first figure at start-up)."""
+        self._refresh()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._lock:
+            stale = time.time() - self._computed_at >= self._refresh_seconds
+            if stale and self._refreshing is None:
+                self._refreshing = threading.Thread(target=self._refresh, name="kpi-refresh", daemon=True)
+                self._refreshing.start()
+            report, computed_at = self._report, self._computed_at
+        families = self._families()
+        if report is not None:
+            _kpi_samples(report, families)
+            families["computed"].add_metric([], computed_at)
+        yield from families.values()
+
+
+def _kpi_samples(report: Report, families: dict[str, GaugeMetricFamily]) -> None:
+    value = report.value
+    for key, name in (("mail_response", "mail_response_seconds_median"),
+                      ("case_resolution", "case_resolution_seconds_median"),
+                      ("cases_closed", "cases_closed"), ("low_stock", "low_stock_items")):  # fmt: skip
+        figure = value(name)
+        if figure is not None:
+            families[key].add_metric([], figure)
+    threads, unanswered = value("mail_threads"), value("mail_unanswered")
+    if threads is not None and unanswered is not None:
+        families["mail_threads"].add_metric(["answered"], threads - unanswered)
+        families["mail_threads"].add_metric(["unanswered"], unanswered)
+    if report.open_cases_by_age:
+        for label, _ in AGE_BUCKETS:
+            families["cases_open"].add_metric([label], report.open_cases_by_age.get(label, 0))
+    for reason, name in (("dead-letter", "orders_dead_letters"), ("unsynced", "orders_unsynced")):
+        figure = value(name)
+        if figure is not None:
+            families["orders_waiting"].add_metric([reason], figure)
 
 
 # -- the HTTP port ------------------------------------------------------------------------------

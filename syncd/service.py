@@ -48,6 +48,7 @@ from syncd.logs import secret_filter, secrets_of
 from syncd.metrics import (
     HttpServer,
     JournalCollector,
+    KpiCollector,
     Metrics,
     PrometheusTelemetry,
     WatchIdleCollector,
@@ -57,6 +58,7 @@ from syncd.metrics import (
 from syncd.plugins import load_connector_class
 from syncd.project import Project, load_project
 from syncd.records import Watcher, content_hash, set_telemetry, telemetry
+from syncd.report import Report, build_report
 
 log = logging.getLogger("syncd.service")
 
@@ -214,6 +216,7 @@ class Daemon:
             Journal(self.journal_path).close()  # create or migrate it before any pass or scrape
             self.metrics.registry.register(self._collector)
             self.metrics.registry.register(WatchIdleCollector(self.metrics))
+            self.metrics.registry.register(KpiCollector(self._kpi_report))
             set_telemetry(self._telemetry)
             self._apply_secrets()
             listen = self.project.settings.metrics.listen
@@ -625,6 +628,11 @@ class Daemon:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, reload)
+
+    def _kpi_report(self) -> Report:
+        """`syncd report` of the current config, for the KPI gauges' background refresh."""
+        with Journal(self.journal_path) as journal:
+            return build_report(self.project, journal)
 
     def _shutdown(self) -> int:
         with self._mu:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -94,6 +95,17 @@ def wait_until_healthy(url: str, demo: subprocess.Popen[str]) -> None:
     raise AssertionError(f"{url} never answered")
 
 
+def scrape_until(url: str, wanted: str, demo: subprocess.Popen[str]) -> str:
+    for _ in range(150):
+        assert demo.poll() is None, "the demo ended instead of keeping the daemon running"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            text = str(answer.read().decode())
+        if wanted in text:
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"{wanted!r} never appeared in {url}")
+
+
 def test_keep_running_serves_metrics_until_sigterm(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "syncd", "demo", "--dir", str(tmp_path / "company"), "--keep-running"],
@@ -112,8 +124,15 @@ def test_keep_running_serves_metrics_until_sigterm(tmp_path: Path) -> None:
         assert "What needs a person" in text and "syncd --config" in text and "report" in text
         url = re.findall(r"http://127\.0\.0\.1:\d+/metrics", text)[-1]
         wait_until_healthy(url.replace("/metrics", "/healthz"), proc)
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            assert b"syncd_build_info" in answer.read()
+        text = scrape_until(
+            url, "syncd_kpi_low_stock_items 2.0", proc
+        )  # the KPIs, refreshed in the background
+        promtool = shutil.which("promtool")
+        if promtool:
+            checked = subprocess.run(
+                [promtool, "check", "metrics"], input=text, capture_output=True, text=True
+            )
+            assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     finally:

@@ -8,9 +8,12 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from syncd.cli import main
 from syncd.demo_company import mail
+from syncd.metrics import KpiCollector
 from syncd.report import Report, build_report
 
 from .conftest import NOW, Stack, account, product
@@ -102,3 +105,28 @@ def test_a_figure_without_a_source_is_a_note_not_a_zero(stack: Stack) -> None:
     report = report_of(stack)
     assert report.kpis == []
     assert any("Cases" in note for note in report.notes) and any("Orders" in note for note in report.notes)
+
+
+def scrape(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+    }
+
+
+def test_the_kpis_are_prometheus_gauges_with_bounded_labels(day: Stack) -> None:
+    collector = KpiCollector(lambda: report_of(day), refresh_seconds=3600)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    assert scrape(registry) == {}  # nothing read yet: absent, not zero (this scrape starts a refresh)
+    collector.refresh_now()
+    samples = scrape(registry)
+    assert samples[("syncd_kpi_mail_response_seconds", ())] == 3 * 3600
+    assert samples[("syncd_kpi_mail_threads", (("state", "unanswered"),))] == 1
+    assert samples[("syncd_kpi_cases_open", (("age", "under_1d"),))] == 1
+    assert samples[("syncd_kpi_orders_waiting", (("reason", "dead-letter"),))] == 1
+    assert samples[("syncd_kpi_orders_waiting", (("reason", "unsynced"),))] == 1
+    assert samples[("syncd_kpi_low_stock_items", ())] == 1
+    labels = {k for name, pairs in samples for k, _ in pairs if name.startswith("syncd_kpi")}
+    assert labels == {"state", "age", "reason"}
