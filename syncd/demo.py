@@ -31,6 +31,7 @@ from syncd.demo_company import (
     HEADERS,
     SHIPPED_MAPPINGS,
     Company,
+    free_port_block,
     mail,
     seed_company,
     start_sandboxes,
@@ -205,7 +206,8 @@ def run_demo(
     say: Callable[[Any], None] = (lambda _: None) if as_json else console.print
     started = time.monotonic()
     say(f"[bold]syncd demo[/bold]: a small company in {workdir}")
-    sandboxes = start_sandboxes(workdir / "sandbox")
+    port_base = free_port_block()
+    sandboxes = start_sandboxes(workdir / "sandbox", port_base)
     try:
         assert sandboxes.sheets is not None
         sandboxes.sheets.quotas.read_per_minute = sandboxes.sheets.quotas.write_per_minute = None
@@ -253,7 +255,7 @@ def run_demo(
             result["report"] = kpis.to_json()
             print(json.dumps(result))
         else:
-            _print_summary(console, result, config, metrics, workdir)
+            _print_summary(console, result, config, metrics, workdir, port_base)
             console.print("\n[bold]The coordinator's KPIs[/bold] (syncd report)")
             print_report(kpis, console)
             console.print(f"\n(demo took {result['seconds']} s)")
@@ -265,7 +267,7 @@ def run_demo(
 
 
 def _print_summary(
-    console: Console, result: dict[str, Any], config: Path, metrics: str, workdir: Path
+    console: Console, result: dict[str, Any], config: Path, metrics: str, workdir: Path, port_base: int
 ) -> None:
     table = Table(title="\nWhat happened, per mapping (all passes, from the journal)", title_justify="left")
     table.add_column("mapping")
@@ -294,6 +296,10 @@ def _print_summary(
     )
     console.print(
         f"   the sandboxes' data: {workdir / 'sandbox'} (how to reach them: sandbox.json)", markup=False
+    )
+    console.print(
+        f"   bring the sandboxes back later: syncd sandbox --data {workdir / 'sandbox'} --port-base {port_base}",
+        markup=False,
     )
 
 

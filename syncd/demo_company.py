@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import socket
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -89,13 +90,37 @@ def salesforce_schema() -> dict[str, Any]:
     return loaded
 
 
-def start_sandboxes(directory: Path) -> Sandboxes:
-    """The four stand-ins, their state kept under `directory`, the org knowing the workflows' fields."""
+def start_sandboxes(directory: Path, port_base: int | None = None) -> Sandboxes:
+    """The four stand-ins, their state kept under `directory`, the org knowing the workflows' fields.
+
+    With `port_base` they listen on four fixed ports, so `syncd sandbox --data DIR --port-base N`
+    brings the same systems back later and a config written for them keeps working.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     seed = directory / "schema-seed.yaml"
     with seed.open("w", encoding="utf-8") as fh:
         YAML().dump({"salesforce": salesforce_schema()}, fh)
-    return Sandboxes(data_dir=directory, seed=seed).start()
+    return Sandboxes(data_dir=directory, port_base=port_base, seed=seed).start()
+
+
+def free_port_block(size: int = 4, tries: int = 50) -> int:
+    """The first of `size` consecutive free loopback ports (for `start_sandboxes`' port_base)."""
+    rng = random.Random()
+    for _ in range(tries):
+        base = rng.randrange(20000, 60000)
+        sockets = []
+        try:
+            for port in range(base, base + size):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise OSError(f"no {size} consecutive free ports found on 127.0.0.1")
 
 
 def connections(info: dict[str, Any], spreadsheets: dict[str, str]) -> dict[str, Any]:
