@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
 from openpyxl.utils import get_column_letter
 
 from connectors.files.headers import column_names, key_column
@@ -98,7 +98,7 @@ class XlsxDocument:
             raise RuntimeError("a document loaded for reading cannot be saved")
         sheet = self.workbook[self.sheet]
         for index in range(self.original_width, len(self.table.columns)):
-            self._set(sheet.cell(self.header_row, index + 1), self.table.columns[index], formula=False)
+            self._set(_writable(sheet, self.header_row, index + 1), self.table.columns[index], formula=False)
         next_free = self.last_used_row + 1
         for row in self.table.rows:
             if row.deleted or not row.changed:
@@ -108,7 +108,7 @@ class XlsxDocument:
                 position, next_free = next_free, next_free + 1
             for index in sorted(row.changed):
                 formula = self.table.columns[index] in self.table.formula_columns
-                self._set(sheet.cell(position, index + 1), row.cells[index], formula)
+                self._set(_writable(sheet, position, index + 1), row.cells[index], formula)
         for start, count in _runs(sorted(r.origin for r in self.table.rows if r.deleted and r.origin)):
             sheet.delete_rows(start, count)
         out = io.BytesIO()
@@ -120,6 +120,22 @@ class XlsxDocument:
         cell.value = value
         if isinstance(value, str) and not formula:
             cell.data_type = "s"  # openpyxl would store "=..." as a formula and "#N/A" as an error
+
+
+def _writable(sheet: Any, row: int, column: int) -> Any:
+    """The cell at (row, column), unmerging the merged range it lies inside first.
+
+    Only the top-left cell of merged cells holds a value (the others read as empty, which is what
+    syncd read), and openpyxl refuses to set the others: writing a different value per row there
+    needs the range unmerged. Found by tests/badinput (a write into a merged cell crashed the pass).
+    """
+    cell = sheet.cell(row, column)
+    if isinstance(cell, MergedCell):
+        for merged in list(sheet.merged_cells.ranges):
+            if cell.coordinate in merged:
+                sheet.unmerge_cells(str(merged))
+        cell = sheet.cell(row, column)
+    return cell
 
 
 def _runs(positions: Sequence[int]) -> list[tuple[int, int]]:
