@@ -619,7 +619,7 @@ class SyncPass:
             diff = {
                 k: (current.get(k), v) for k, v in vals.items() if not trec or not same(current.get(k), v)
             }
-            fields = {k: v for k, (_, v) in diff.items()}
+            fields = {k: v for k, (_, v) in diff.items()} if self.spec.updates else {}
             change = Change(
                 "link" if not fields else "update", TARGET, rec.key, existing, diff, "matched existing record"
             )

@@ -172,3 +172,19 @@ def test_two_way_mapping_cannot_be_a_notification(tmp_path: Path) -> None:
                 "updates": False,
             }
         )
+
+
+def test_create_only_mapping_links_an_existing_target_record_without_writing_it(company: Company) -> None:
+    from tests.engine.conftest import CLIENTS, account
+
+    company.setup(
+        [account("ACC-1", "Northwind")],
+        clients_rows=[{"Account No": "ACC-1", "Client": "Northwind (hand-typed)"}],
+    )
+    one_way = CLIENTS % {"conflict": "source-wins", "deletes": "ignore"}
+    company.write_mappings(
+        clients=one_way.replace("direction: two-way", "direction: one-way") + "updates: false\n"
+    )
+    result = company.sync("clients")
+    assert result.counts["linked"] == 1 and result.counts["updated"] == 0
+    assert company.row("roster/Clients.csv", "Account No", "ACC-1")["Client"] == "Northwind (hand-typed)"
