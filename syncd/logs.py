@@ -73,6 +73,10 @@ class SecretFilter(logging.Filter):
         # Longest first, so a secret that contains another is blanked whole.
         self.secrets = tuple(sorted({v for v in values if len(v) >= 4}, key=len, reverse=True))
 
+    def add_secrets(self, values: Iterable[str]) -> None:
+        """Blank these too, keeping the ones known already (every loaded config adds its own)."""
+        self.set_secrets([*self.secrets, *values])
+
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from syncd.config import MappingSpec, SyncdSettings, pydantic_problems, schedule_problem, validate_connection
 from syncd.errors import ConfigError, ConfigProblem
+from syncd.logs import secret_filter, secrets_of
 from syncd.mapping import CompiledMapping, compile_mapping
 from syncd.plugins import load_connector_class
 from syncd.records import Connector
@@ -148,6 +149,9 @@ def load_project(config_path: Path | str) -> Project:
         problems.extend(_cross_checks(compiled, docs[name], settings.connections, mappings))
     if problems:
         raise ConfigError(problems)
+    # Every command logs through the filter, not only `syncd run`: a debug log of `syncd sync` or the
+    # demo showed an IMAP password (tests/security found it).
+    secret_filter.add_secrets(secrets_of(c.settings for c in connections.values()))
     return Project(config_path, settings, connections, mappings, files, docs)
 
 
