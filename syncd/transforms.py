@@ -885,7 +885,7 @@ def _build_csv(args: Any) -> BoundTransform:
             raise TransformError(f"csv expects a list of records, got {_show(value)}")
         out = io.StringIO()
         writer = csv.writer(out, delimiter=options.delimiter)
-        writer.writerow(options.columns)
+        writer.writerow([_cell(column) for column in options.columns])  # headers are cells too
         for item in value:
             writer.writerow([_cell(item.get(column)) for column in options.columns])
         return out.getvalue()
