@@ -84,7 +84,7 @@ def test_the_demo_wants_an_empty_folder(tmp_path: Path) -> None:
 
 def wait_until_healthy(url: str, demo: subprocess.Popen[str]) -> None:
     """The daemon starts in its own process after the demo prints its address: poll /healthz."""
-    for _ in range(150):
+    for _ in range(300):
         assert demo.poll() is None, "the demo ended instead of keeping the daemon running"
         try:
             with urllib.request.urlopen(url, timeout=5) as answer:
@@ -96,10 +96,13 @@ def wait_until_healthy(url: str, demo: subprocess.Popen[str]) -> None:
 
 
 def scrape_until(url: str, wanted: str, demo: subprocess.Popen[str]) -> str:
-    for _ in range(150):
+    for _ in range(300):
         assert demo.poll() is None, "the demo ended instead of keeping the daemon running"
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            text = str(answer.read().decode())
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                text = str(answer.read().decode())
+        except OSError:
+            text = ""
         if wanted in text:
             return text
         time.sleep(0.2)
@@ -107,10 +110,11 @@ def scrape_until(url: str, wanted: str, demo: subprocess.Popen[str]) -> str:
 
 
 def test_keep_running_serves_metrics_until_sigterm(tmp_path: Path) -> None:
+    log = (tmp_path / "stderr.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "syncd", "demo", "--dir", str(tmp_path / "company"), "--keep-running"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
         text=True,
         env={**os.environ, "COLUMNS": "200"},
     )
@@ -134,8 +138,13 @@ def test_keep_running_serves_metrics_until_sigterm(tmp_path: Path) -> None:
             )
             assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
+        assert proc.wait(timeout=60) == 0, (tmp_path / "stderr.log").read_text()
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}\n--- demo and daemon log:\n{(tmp_path / 'stderr.log').read_text()[-3000:]}"
+        ) from None
     finally:
+        log.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
