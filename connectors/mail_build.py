@@ -17,7 +17,7 @@ import mimetypes
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 from pathlib import Path
@@ -28,8 +28,11 @@ from email_validator import EmailNotValidError, validate_email
 from syncd.errors import RecordError
 
 _MSGID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
-_FORBIDDEN = re.compile(r"[\r\n\x00]")
+# CR, LF and NUL, and every other character str.splitlines() breaks on (the email package folds and
+# refuses by splitlines, so U+2028 or U+0085 in a subject raised ValueError out of the connector).
+_FORBIDDEN = re.compile(r"[\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_HEADERS = HeaderRegistry()
 
 
 def make_message_id(seed: str, domain: str = "syncd.invalid") -> str:
@@ -53,7 +56,7 @@ def addresses(name: str, value: Any) -> list[Address]:
     if value is None or value == "" or value == []:
         return []
     if isinstance(value, str):
-        items = getaddresses([header_text(name, value)])
+        items = _address_list(name, value)
     elif isinstance(value, Sequence):
         for item in value:
             if isinstance(item, Mapping):
@@ -61,11 +64,19 @@ def addresses(name: str, value: Any) -> list[Address]:
                     (header_text(name, item.get("name") or ""), header_text(name, item.get("address")))
                 )
             else:
-                items.extend(getaddresses([header_text(name, item)]))
+                items.extend(_address_list(name, item))
     else:
         raise RecordError("validation", f"{name} must be text or a list", code="INVALID_ADDRESS", field=name)
     out: list[Address] = []
     for display, spec in items:
+        header_text(name, display)
+        if "@" in display:  # "victim@bank.example" <evil@evil.example> shows the victim's address
+            raise RecordError(
+                "validation",
+                f"{name}: a display name may not hold an address",
+                code="INVALID_ADDRESS",
+                field=name,
+            )
         try:
             checked = validate_email(spec, check_deliverability=False, allow_smtputf8=True)
         except EmailNotValidError as exc:
@@ -73,6 +84,27 @@ def addresses(name: str, value: Any) -> list[Address]:
         local, _, domain = checked.normalized.rpartition("@")
         out.append(Address(display_name=display, username=local, domain=domain))
     return out
+
+
+def _address_list(name: str, value: Any) -> list[tuple[str, str]]:
+    """(display name, address) pairs of an address-list text, refused unless it parses cleanly.
+
+    This CPython's `getaddresses` lacks the CVE-2023-27043 fix and reads "evil@x <victim@y>" as two
+    addresses, and "a@y\tBcc: b@z" as the addresses a@ybcc and b@z: a recipient smuggled in. The
+    RFC 5322 parser of `email.headerregistry` is used instead, and any defect it reports, or any
+    disagreement between the two parsers, refuses the record.
+    """
+    text = header_text(name, value)
+    try:  # an encoded word can decode to a line break, which Address() refuses with ValueError
+        parsed = _HEADERS("To", text)
+        found = [(a.display_name, a.addr_spec) for a in parsed.addresses]  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise RecordError("validation", f"{name}: {exc}", code="INVALID_ADDRESS", field=name) from exc
+    if parsed.defects or [spec for _, spec in found] != [spec for _, spec in getaddresses([text])]:
+        raise RecordError(
+            "validation", f"{name}: not a clean list of addresses", code="INVALID_ADDRESS", field=name
+        )
+    return found
 
 
 def message_ids(name: str, value: Any) -> list[str]:
@@ -98,6 +130,8 @@ def build_message(
     references, date, attachments ([{sha256, name, content_type}], read from `attachment_dir`)."""
     msg = EmailMessage()
     sender = addresses("from", fields.get("from"))
+    if len(sender) > 1:
+        raise RecordError("validation", "from must be one address", code="INVALID_ADDRESS", field="from")
     if sender:
         msg["From"] = sender
     for field, header in (("to", "To"), ("cc", "Cc"), ("reply_to", "Reply-To")):
