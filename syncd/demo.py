@@ -171,6 +171,15 @@ def results_table(title: str, results: list[PassResult]) -> Table:
     return table
 
 
+def settled_conflict(sandboxes: Sandboxes, company: Company, number: str) -> dict[str, str]:
+    """The client renamed on both sides: what each system holds now that the passes are done."""
+    assert sandboxes.salesforce is not None and sandboxes.sheets is not None
+    [account] = [a for a in sandboxes.salesforce.records("Account") if a["AccountNumber"] == number]
+    rows = sandboxes.sheets.values(company.spreadsheets["roster"], "Clients")
+    [row] = [r for r in rows[1:] if r and r[0] == number]
+    return {"client": number, "salesforce": str(account["Name"]), "sheet": row[rows[0].index("Client")]}
+
+
 def summary(project: Project, journal: Journal, directory: Path, day: Day, info_file: Path) -> dict[str, Any]:
     """What happened, from the journal: per-mapping totals of every pass, links, dead letters, conflicts."""
     names = sorted(project.mappings)
@@ -247,6 +256,7 @@ def run_demo(
                 )
             )
             result = summary(project, journal, workdir, day, sandboxes.info_file)
+            result["conflict"] = settled_conflict(sandboxes, company, "ACC-1006")
             kpis = build_report(project, journal)
         finally:
             journal.close()
@@ -278,6 +288,12 @@ def _print_summary(
         table.add_row(name, *(str(counts[c]) for c in ("created", "updated", "skipped", "failed", "conflicts")),
                       str(result["links"][name]))  # fmt: skip
     console.print(table)
+    c = result["conflict"]
+    console.print(
+        f"\nThe conflict: {c['client']} was renamed on both sides; newest-wins settled it (the sheet keeps no "
+        f"edit times, so Salesforce's name won): Salesforce has {c['salesforce']!r}, the sheet {c['sheet']!r}.",
+        markup=False,
+    )
     console.print("\n[bold]What needs a person[/bold] (dead letters: the rest of each batch went through):")
     for d in result["dead_letters"]:
         console.print(f"   - {d['mapping']} {d['key']}: {d['category']}: {d['message']}", markup=False)

@@ -61,6 +61,11 @@ def test_the_day_carries_every_workflow_and_settles_one_conflict(demo: tuple[dic
     summary, _ = demo
     totals = summary["totals"]
     assert summary["links"]["orders"] == 300 and totals["clients"]["conflicts"] == 1
+    assert summary["conflict"] == {
+        "client": "ACC-1006",
+        "salesforce": "Litware Pharma Ltd",
+        "sheet": "Litware Pharma Ltd",
+    }
     second = {p["mapping"]: p["counts"] for p in summary["passes"]["second"]}
     assert second["low_stock"]["created"] == 2 and second["order_confirmations"]["created"] == 2
     assert second["helpdesk_log"]["updated"] == 3  # three cases closed in Salesforce
