@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -27,7 +28,7 @@ values = st.text(
 _numbers = itertools.count()
 
 
-def connector_for(org: SalesforceSandbox, workdir: Path) -> SalesforceConnector:
+def connector_for(org: SalesforceSandbox, workdir: Path, **extra: Any) -> SalesforceConnector:
     info = org.info()
     settings = SalesforceSettings(
         login_url=info["login_url"],
@@ -37,6 +38,7 @@ def connector_for(org: SalesforceSandbox, workdir: Path) -> SalesforceConnector:
         ca_file=info["ca_file"],
         objects=("Account",),
         backoff_seconds=0,
+        **extra,
     )
     return SalesforceConnector("crm", settings, workdir)
 
