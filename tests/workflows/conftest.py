@@ -63,9 +63,9 @@ class Stack:
         return load_project(self.config)
 
     def run(self, *names: str, now: datetime | None = None) -> dict[str, PassResult]:
-        """One pass of each named mapping (all, in lookup order, when none is named)."""
+        """One pass of each named mapping (all when none is named), in the demo's data-flow order."""
         project = self.project()
-        order = [n for n in project.lookup_order() if not names or n in names]
+        order = [n for n in SHIPPED_MAPPINGS if n in project.mappings and (not names or n in names)]
         conns = Connections(project)
         journal = Journal(project.journal_path)
         try:
@@ -94,7 +94,7 @@ class Stack:
     def sent(self) -> list[EmailMessage]:
         """Every message the SMTP stand-in accepted, parsed."""
         return [
-            email.message_from_bytes(raw, _class=EmailMessage, policy=email.policy.default)  # type: ignore[misc]
+            email.message_from_bytes(raw, _class=EmailMessage, policy=email.policy.default)
             for raw in self.mail.sent()
         ]
 
