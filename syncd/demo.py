@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -319,12 +320,32 @@ def _print_summary(
     )
 
 
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""Loopback needs no proxy, whatever http_proxy says."""
+
+
+def _wait_until_serving(url: str, daemon: subprocess.Popen[bytes], seconds: float = 60) -> bool:
+    """True once the daemon answers on its health URL, so the address we print already works."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and daemon.poll() is None:
+        try:
+            with _DIRECT.open(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 def _keep_running(console: Console, config: Path, metrics: str) -> int:
     """`syncd run` on the demo's project beside the sandboxes, until Ctrl-C or SIGTERM."""
     daemon = subprocess.Popen(
         [sys.executable, "-m", "syncd", "--config", str(config), "--log-format", "text", "run"],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    if not _wait_until_serving(f"http://{metrics}/healthz", daemon):
+        console.print(f"`syncd run` did not start (exit {daemon.poll()}): see its log above", markup=False)
+        return 1
     console.print(
         f"\n[bold]Still running[/bold]: the sandboxes and `syncd run` (pid {daemon.pid}); "
         f"metrics at http://{metrics}/metrics. Ctrl-C stops both."
