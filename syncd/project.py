@@ -103,9 +103,14 @@ def load_project(config_path: Path | str) -> Project:
         settings = SyncdSettings.model_validate(raw)
     except ValidationError as exc:
         problems.extend(pydantic_problems(doc, exc))
+        # Keep checking the connections that are mappings at all; one that is not (a scalar, a refused
+        # YAML tag) is already reported above and made this fallback crash (found by tests/security).
+        blocks = raw.get("connections")
         settings = (
-            SyncdSettings.model_validate({k: v for k, v in raw.items() if k in ("connections",)})
-            if isinstance(raw.get("connections"), dict)
+            SyncdSettings.model_validate(
+                {"connections": {k: v for k, v in blocks.items() if isinstance(v, dict)}}
+            )
+            if isinstance(blocks, dict)
             else SyncdSettings()
         )
     base_dir = config_path.parent
