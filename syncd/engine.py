@@ -340,8 +340,12 @@ class SyncPass:
                 )
 
     def _retry_dead_letters(self) -> None:
-        """Records parked for a reason that may have gone away (a parent not yet synced) try again."""
-        if self.dry_run:
+        """Records parked for a reason that may have gone away (a parent not yet synced) try again.
+
+        A pass that reads its source in full (group_by, --full) meets those records anyway, so it
+        does not retry them first: each record is planned once per pass.
+        """
+        if self.dry_run or self.spec.group_by or self.full:
             return
         letters = self.journal.dead_letters(self.m.name, categories=RETRIED_CATEGORIES)
         records = [

@@ -51,12 +51,12 @@ def _mapping_problems(
         )
     if src is not None:
         names = set(src.field_names())
-        wanted = [("match", "source")] if spec.match.source.split(".")[0] not in names else []
+        wanted = [("match", "source")] if not _source_has(spec.match.source, names, grouped=False) else []
         for where in wanted:
             out.append(str(doc.problem(where, f"source stream has no field {spec.match.source!r}")))
         for f in m.fields:
             path = f.source_path or (f.lookup.from_ if f.lookup else None)
-            if path and path not in names and path.split(".")[0] not in names:
+            if path and not _source_has(path, names, grouped=spec.group_by is not None):
                 out.append(
                     str(
                         doc.problem(
@@ -72,8 +72,10 @@ def _mapping_problems(
             )
         for f in m.fields:
             fi = info.get(f.target)
+            if fi is None and f.target.startswith("attachment:") and "attachments" in info:
+                continue  # a computed attachment of a mail target
             if fi is None:
-                if "files" not in tgt.capabilities and "add-columns" not in tgt.capabilities:
+                if "add-columns" not in tgt.capabilities:
                     out.append(
                         str(
                             doc.problem(
@@ -96,3 +98,17 @@ def _mapping_problems(
                     str(doc.problem(("fields", f.target), f"{spec.target}.{f.target} is not createable"))
                 )
     return out
+
+
+def _source_has(path: str, names: set[str], *, grouped: bool) -> bool:
+    """Whether a source path names a field the stream has: itself, its first segment, or a relationship
+    (`Account.Email__c` through `AccountId`, `Client__r.Email__c` through `Client__c`); a group
+    mapping's records also carry `items` and `count`."""
+    first = path.split(".")[0]
+    if path in names or first in names:
+        return True
+    if grouped and first in ("items", "count"):
+        return True
+    if f"{first}Id" in names:
+        return True
+    return first.endswith("__r") and f"{first[:-3]}__c" in names
