@@ -133,6 +133,12 @@ class OrgSession:
             )
             return self._client(f"https://{instance}", session_id)
         except SalesforceAuthenticationFailed as exc:
+            if str(exc.code) in {str(status) for status in TRANSIENT_STATUS}:
+                # A login answered 5xx or 429 is the server's trouble, not wrong credentials: retried
+                # like any call (one such answer failed a whole pass; found by tests/faults).
+                raise TransientError(
+                    f"Salesforce login for {self.connection}: HTTP {exc.code}", str(exc.code)
+                ) from None
             raise ConfigError(f"Salesforce login for {self.connection} refused: {exc.code}") from None
         except requests.RequestException as exc:
             raise ConnectionDown(
