@@ -38,6 +38,9 @@ class Knobs:
         self.calls: Counter[str] = Counter()
         self.total_calls = 0
         self.latency_s = 0.0
+        # The "timeout" fault kind: the stand-in stalls this long, then answers as usual (the change
+        # is made), as a slow server does; a client whose timeout is shorter gives up and retries.
+        self.stall_seconds = 2.0
         self.faults = FaultPlan()
         self._rng = random.Random(0)
 

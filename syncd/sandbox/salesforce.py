@@ -17,6 +17,7 @@ import json
 import socket
 import tempfile
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -328,6 +329,9 @@ class SalesforceSandbox:
             if is_api:
                 self._check_session(request)
             fault = self.knobs.on_call(kind) if count else None
+            if fault == "timeout":
+                time.sleep(self.knobs.stall_seconds)
+                fault = None
             if fault is not None:
                 faulted = self._fault(fault, kind)
                 if faulted is not None:

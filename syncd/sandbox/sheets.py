@@ -384,6 +384,9 @@ class SheetsSandbox:
         if isinstance(user, Response):
             return user
         fault = self.knobs.on_call(kind)
+        if fault == "timeout":
+            time.sleep(self.knobs.stall_seconds)
+            fault = None
         if fault == "drop":
             sock = environ.get("werkzeug.socket")
             if isinstance(sock, socket.socket):
