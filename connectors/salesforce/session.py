@@ -140,6 +140,10 @@ class OrgSession:
                     f"Salesforce login for {self.connection}: HTTP {exc.code}", str(exc.code)
                 ) from None
             raise ConfigError(f"Salesforce login for {self.connection} refused: {exc.code}") from None
+        except (requests.ConnectionError, requests.Timeout) as exc:  # retried like any call
+            raise TransientError(
+                f"Salesforce login for {self.connection} failed: {type(exc).__name__}", "CONNECTION"
+            ) from None
         except requests.RequestException as exc:
             raise ConnectionDown(
                 f"Salesforce login for {self.connection} failed: {type(exc).__name__}"
