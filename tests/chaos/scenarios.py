@@ -187,9 +187,10 @@ class SalesforceToFiles:
     name: str = "salesforce"
     mutable: bool = True
     ids: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, object] = field(default_factory=dict)  # more settings of the crm connection
 
     def connections(self) -> dict[str, dict[str, object]]:
-        return {"crm": salesforce_connection(self.org), "dst": FILES_TARGET}
+        return {"crm": {**salesforce_connection(self.org), **self.settings}, "dst": FILES_TARGET}
 
     def mapping(self) -> str:
         return mapping("crm.Account", "dst.Seq", "Ext__c", "Seq", {"Seq": "Ext__c", "Value": "BillingCity"})
@@ -220,6 +221,7 @@ class SheetsToFiles:
     name: str = "sheets"
     mutable: bool = True
     spreadsheet: str = ""
+    settings: dict[str, object] = field(default_factory=dict)  # more settings of the sheet connection
 
     def __post_init__(self) -> None:
         self.spreadsheet = self.server.create_spreadsheet("chaos", {"Seq": [["Seq", "Value"]]})
@@ -235,6 +237,7 @@ class SheetsToFiles:
             "keys": {"Seq": "Seq"},
             "backoff_seconds": 0.05,
             "backoff_max_seconds": 0.5,
+            **self.settings,
         }
         return {"sheet": sheet, "dst": FILES_TARGET}
 

@@ -1,4 +1,7 @@
-"""A whole pass with one call in five failing (429, 5xx, row locks, dropped connections): nothing lost.
+"""A whole pass with one call in five failing (429, 5xx, row locks, dropped connections, timeouts): nothing lost.
+
+A timeout is a call the stand-in stalls beyond the client's timeout and then carries out, as a slow
+server does: the client retries a write that already happened, so idempotency is what is tested.
 
 Retries with back-off carry the pass through; what it wrote it wrote once, and a following clean
 pass finds nothing left to do: every record exactly once with its value.
@@ -26,8 +29,10 @@ from tests.chaos.scenarios import (
 from .conftest import one_pass
 
 RECORDS = 120
-SF_FAULTS = ["429", "500", "503", "drop", "UNABLE_TO_LOCK_ROW"]
-SHEETS_FAULTS = ["429", "500", "503", "drop"]
+SF_FAULTS = ["429", "500", "503", "drop", "timeout", "UNABLE_TO_LOCK_ROW"]
+SHEETS_FAULTS = ["429", "500", "503", "drop", "timeout"]
+STALL = 1.0  # a "timeout" call stalls this long (and then is carried out), beyond the client's timeout
+SHORT: dict[str, object] = {"timeout_seconds": 0.5}  # the client gives up before the stall ends
 
 
 def survive_a_flaky_pass(
@@ -40,6 +45,7 @@ def survive_a_flaky_pass(
     scenario.add(range(RECORDS), "v1")
     expected = Expected({key(n): "v1" for n in range(RECORDS)})
     # One call in five fails, and the first two always do, so even a pass of few calls meets faults.
+    knobs_owner.knobs.stall_seconds = STALL
     knobs_owner.knobs.set_faults(FaultPlan(rate=0.2, on_calls={1, 2}, kinds=kinds, seed=8))
     flaky = one_pass(root, scenario, monkeypatch)
     faults_served = knobs_owner.knobs.total_calls
@@ -67,17 +73,21 @@ def survive_a_flaky_pass(
 def test_salesforce_target_with_one_call_in_five_failing_loses_nothing(
     tmp_path: Path, org: SalesforceSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    survive_a_flaky_pass(tmp_path, FilesToSalesforce(tmp_path, org), org, SF_FAULTS, monkeypatch)
+    survive_a_flaky_pass(
+        tmp_path, FilesToSalesforce(tmp_path, org, settings=SHORT), org, SF_FAULTS, monkeypatch
+    )
 
 
 def test_salesforce_source_with_one_call_in_five_failing_loses_nothing(
     tmp_path: Path, org: SalesforceSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    survive_a_flaky_pass(tmp_path, SalesforceToFiles(tmp_path, org), org, SF_FAULTS, monkeypatch)
+    survive_a_flaky_pass(
+        tmp_path, SalesforceToFiles(tmp_path, org, settings=SHORT), org, SF_FAULTS, monkeypatch
+    )
 
 
 def test_sheets_source_with_one_call_in_five_failing_loses_nothing(
     tmp_path: Path, sheets_server: SheetsSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    scenario = SheetsToFiles(tmp_path, sheets_server)
+    scenario = SheetsToFiles(tmp_path, sheets_server, settings=SHORT)
     survive_a_flaky_pass(tmp_path, scenario, sheets_server, SHEETS_FAULTS, monkeypatch)
