@@ -35,7 +35,7 @@ NAMES = [
     "report.pdf",
 ]
 header_text = st.one_of(
-    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=60),
+    st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\r\n"), max_size=60),
     st.sampled_from(
         ["=?utf-8?q?caf=C3=A9?=", "=?bogus?x?zz?=", "=?utf-8?b?!!!?=", "<>", "@", ",,,", '"unclosed']
     ),

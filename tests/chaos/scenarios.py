@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -101,7 +102,7 @@ class Expected:
         return duplicates, problems
 
 
-def mapping(source: str, target: str, source_key: str, target_key: str, fields: dict[str, object]) -> str:
+def mapping(source: str, target: str, source_key: str, target_key: str, fields: Mapping[str, object]) -> str:
     """A one-way mapping run every second in batches of 7, so a kill often lands mid-pass."""
     return (
         "version: 1\nname: seq\n"
@@ -112,7 +113,7 @@ def mapping(source: str, target: str, source_key: str, target_key: str, fields: 
     )
 
 
-FILES_TARGET = {"kind": "files", "path": "dst", "keys": {"Seq": "Seq"}}
+FILES_TARGET: dict[str, object] = {"kind": "files", "path": "dst", "keys": {"Seq": "Seq"}}
 
 
 def files_target_rows(root: Path) -> list[tuple[str, str]]:

@@ -54,8 +54,9 @@ def test_an_attachment_name_with_path_traversal_is_never_used_as_a_path(tmp_path
     store = tmp_path / "deep" / "attachments"
     before = set(Path("/tmp").glob("syncd-evil*"))
     record = parse_message(mail_with(name), attachment_dir=store)
-    assert isinstance(record, dict)
-    [attachment] = record["attachments"]  # type: ignore[misc]
+    assert isinstance(record, dict) and isinstance(record["attachments"], list)
+    [attachment] = record["attachments"]
+    assert isinstance(attachment, dict) and isinstance(attachment["name"], str)
     assert "/" not in attachment["name"] and "\\" not in attachment["name"]
     assert set(Path("/tmp").glob("syncd-evil*")) == before
     assert [p.name for p in store.iterdir()] == [attachment["sha256"]]

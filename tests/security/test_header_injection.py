@@ -18,7 +18,7 @@ from connectors.mail_build import build_message
 from connectors.mail_settings import SmtpSettings
 from connectors.smtp import SmtpConnector
 from syncd.errors import RecordError
-from syncd.records import Op, WriteOp
+from syncd.records import Op, WriteOp, WriteResult
 from tests.mail.dovecot import free_port
 from tests.mail.smtp_server import Inbox, start_smtp
 
@@ -74,7 +74,7 @@ def smtp() -> Iterator[tuple[int, Inbox]]:
         controller.stop()
 
 
-def send(port: int, fields: dict[str, object]) -> list[object]:
+def send(port: int, fields: dict[str, object]) -> list[WriteResult]:
     settings = SmtpSettings(host="127.0.0.1", port=port, security="none", timeout_seconds=10)
     connector = SmtpConnector("out", settings, None)
     try:
@@ -93,8 +93,8 @@ def test_a_line_break_in_any_header_field_is_refused_and_nothing_is_sent(
     if field == "attachment:name":
         fields = {f"attachment:{payload}.txt": "content"}
     [result] = send(port, fields)
-    assert not result.ok and result.error is not None  # type: ignore[attr-defined]
-    assert result.error.category == "validation"  # type: ignore[attr-defined]
+    assert not result.ok and result.error is not None
+    assert result.error.category == "validation"
     assert inbox.received == []
 
 
@@ -120,7 +120,7 @@ def test_an_address_payload_never_adds_a_recipient_or_a_header(
     port, inbox = smtp
     [result] = send(port, {field: payload})
     if not result.ok:  # refused: fine, as long as it is the record that fails and nothing goes out
-        assert result.error.category == "validation"  # type: ignore[attr-defined]
+        assert result.error is not None and result.error.category == "validation"
         assert inbox.received == []
         return
     [got] = inbox.received
