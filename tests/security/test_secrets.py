@@ -23,6 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from syncd.sandbox.salesforce import SalesforceSandbox
+from tests.chaos.conftest import Syncd
+from tests.chaos.scenarios import SF_SEED, FilesToSalesforce, write_project
+
 pytestmark = pytest.mark.slow
 PATIENCE = 180.0
 _SECRET_KEY = re.compile(r"pass|token|secret|private_key$", re.IGNORECASE)
@@ -123,3 +127,26 @@ def test_a_debug_demo_run_leaves_no_secret_in_logs_metrics_errors_dead_letters_o
         (where, secret[:6] + "...") for where, text in said.items() for secret in secrets if secret in text
     ]
     assert leaks == []
+
+
+def test_a_refused_login_names_neither_the_password_nor_the_token_even_at_debug(tmp_path: Path) -> None:
+    """Errors are where secrets leak most: the login refused, at -vv, in text and in JSON."""
+    org = SalesforceSandbox(seed=SF_SEED).start()
+    try:
+        scenario = FilesToSalesforce(tmp_path, org)
+        write_project(tmp_path, scenario)
+        scenario.add(range(3), "v1")
+        wrong = {"SF_PASSWORD": "Wrong-Passw0rd-4-syncd", "SF_TOKEN": "WRONGTOKEN123456"}
+        syncd = Syncd(tmp_path, wrong)
+        outputs = [
+            syncd.run("-vv", "sync"),
+            syncd.run("-vv", "--json", "sync"),
+            syncd.run("--json", "status"),
+        ]
+    finally:
+        org.stop()
+    assert outputs[0].returncode != 0, "a wrong password was accepted"
+    said = "".join(o.stdout + o.stderr for o in outputs)
+    said += (tmp_path / "syncd.db").read_bytes().decode("utf-8", "replace")
+    assert "refused" in said or "INVALID_LOGIN" in said
+    assert [s for s in wrong.values() if s in said] == []
