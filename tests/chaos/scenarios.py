@@ -348,3 +348,53 @@ class FilesToFiles:
 
     def target(self) -> list[tuple[str, str]]:
         return files_target_rows(self.root)
+
+
+@dataclass
+class FilesToSheets:
+    """CSV rows into a Google Sheets worksheet keyed by its Seq column (new rows appended in one call)."""
+
+    root: Path
+    server: SheetsSandbox
+    name: str = "files->sheets"
+    mutable: bool = True
+    spreadsheet: str = ""
+
+    def __post_init__(self) -> None:
+        self.spreadsheet = self.server.create_spreadsheet("chaos-target", {"Seq": [["Seq", "Value"]]})
+
+    def connections(self) -> dict[str, dict[str, object]]:
+        info = self.server.info()
+        sheet: dict[str, object] = {
+            "kind": "sheets",
+            "spreadsheet": self.spreadsheet,
+            "endpoint": info["base_url"],
+            "ca_file": info["ca_file"],
+            "service_account_file": info["service_account_file"],
+            "keys": {"Seq": "Seq"},
+            "backoff_seconds": 0.05,
+            "backoff_max_seconds": 0.5,
+        }
+        return {"src": {"kind": "files", "path": "src", "keys": {"Seq": "Seq"}}, "sheet": sheet}
+
+    def mapping(self) -> str:
+        return mapping("src.Seq", "sheet.Seq", "Seq", "Seq", {"Seq": "Seq", "Value": "Value"})
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def add(self, seqs: range, value: str) -> None:
+        rows = read_csv(self.root / "src" / "Seq.csv") + [{"Seq": key(n), "Value": value} for n in seqs]
+        write_csv(self.root / "src" / "Seq.csv", ["Seq", "Value"], rows)
+
+    def change(self, seqs: list[int], value: str) -> None:
+        wanted = {key(n) for n in seqs}
+        rows = [
+            {**r, "Value": value} if r["Seq"] in wanted else r
+            for r in read_csv(self.root / "src" / "Seq.csv")
+        ]
+        write_csv(self.root / "src" / "Seq.csv", ["Seq", "Value"], rows)
+
+    def target(self) -> list[tuple[str, str]]:
+        rows = self.server.values(self.spreadsheet, "Seq")[1:]
+        return [(str(r[0]), str(r[1]) if len(r) > 1 else "") for r in rows if r]
