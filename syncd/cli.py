@@ -29,7 +29,7 @@ CONFIG_CANDIDATES = ("syncd.yaml", "config/syncd.yaml")
 
 # Wide when piped: tables in CI logs and files should not be squeezed to 80 columns.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # messages never wrapped: paths stay whole
 
 
 class Ctx:

@@ -343,7 +343,13 @@ def _keep_running(console: Console, config: Path, metrics: str) -> int:
         [sys.executable, "-m", "syncd", "--config", str(config), "--log-format", "text", "run"],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    if not _wait_until_serving(f"http://{metrics}/healthz", daemon):
+    try:
+        serving = _wait_until_serving(f"http://{metrics}/healthz", daemon)
+    except BaseException:  # Ctrl-C while it starts: never leave the daemon behind, orphaned
+        _stop_daemon(daemon)
+        raise
+    if not serving:
+        _stop_daemon(daemon)
         console.print(f"`syncd run` did not start (exit {daemon.poll()}): see its log above", markup=False)
         return 1
     console.print(
@@ -363,15 +369,21 @@ def _keep_running(console: Console, config: Path, metrics: str) -> int:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if daemon.poll() is None:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(timeout=45)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
+        _stop_daemon(daemon)
     if not stop["asked"] and daemon.returncode not in (0, -signal.SIGTERM):
         console.print(
             f"`syncd run` stopped by itself (exit {daemon.returncode}): see its log above", markup=False
         )
         return 1
     return 0
+
+
+def _stop_daemon(daemon: subprocess.Popen[bytes]) -> None:
+    """SIGTERM and the daemon's grace period; SIGKILL only if it does not end within it."""
+    if daemon.poll() is None:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
