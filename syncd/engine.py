@@ -684,6 +684,9 @@ class SyncPass:
                     to_target[name] = c["source"]
                 else:
                     to_source[name] = c["target"]
+        if to_source and trec is not None:
+            to_source = {n: self.m.normalise(n, v) for n, v in to_source.items()}
+            to_target.update({n: v for n, v in to_source.items() if not same(v, trec.fields.get(n))})
         new_base = {name: to_source.get(name, s) for name, s in vals.items()}
         out: list[_Pending] = []
         back: list[_Pending] = []
@@ -789,13 +792,19 @@ class SyncPass:
                 counts["skipped"] += 1
                 continue
             changed = {
-                n: trec.fields.get(n) for n in back_names if not same(trec.fields.get(n), link.base.get(n))
+                n: self.m.normalise(n, trec.fields.get(n))
+                for n in back_names
+                if not same(trec.fields.get(n), link.base.get(n))
             }
             restore = {
                 n: link.base[n]
                 for n in readonly_names
                 if n in link.base and not same(trec.fields.get(n), link.base[n])
             }
+            # What a person typed, normalised as the mapping would (" Ann@X.com" -> "ann@x.com"),
+            # goes to both sides in this pass, instead of echoing back one pass later.
+            restore.update({n: v for n, v in changed.items() if not same(v, trec.fields.get(n))})
+            changed = {n: v for n, v in changed.items() if not same(v, link.base.get(n))}
             if restore:  # read-only columns edited in the target are put back from the agreed values
                 diff = {k: (trec.fields.get(k), v) for k, v in restore.items()}
                 op = WriteOp(
@@ -803,7 +812,7 @@ class SyncPass:
                 )
                 restores.append(
                     _Pending(
-                        Change("update", TARGET, link.source_key, trec.key, diff, "read-only field restored"),
+                        Change("update", TARGET, link.source_key, trec.key, diff, "restored or normalised"),
                         op,
                         link.source_key,
                         trec.key,

@@ -225,6 +225,27 @@ class CompiledMapping:
             return None if value is None else value
         return value
 
+    def normalise(self, name: str, target_value: Any) -> Any:
+        """A target value as the mapping itself would have written it: back through the inverse and
+        forward again (" Ann@X.COM " -> "ann@x.com" under [strip, lower]). Unchanged when the field
+        does not write back or the value cannot make the round trip (the write-back reports that)."""
+        f = next((x for x in self.fields if x.target == name), None)
+        if f is None or not f.writes_back or target_value is None:
+            return target_value
+        value = target_value
+        try:
+            if f.inverse_map is not None:
+                if str(value) not in f.inverse_map:
+                    return target_value
+                value = f.inverse_map[str(value)]
+            if f.chain is not None and f.chain.inverse is not None:
+                value = f.chain.forward(f.chain.inverse(value))
+        except TransformError:
+            return target_value
+        if f.spec.map is not None and value is not None:
+            value = f.spec.map.get(str(value), value)
+        return value
+
     def invert(self, target_fields: Mapping[str, Any], names: Iterable[str]) -> dict[str, JSONValue]:
         """Source fields for the given target fields of a two-way mapping (only ones that write back)."""
         by_name = {f.target: f for f in self.fields}

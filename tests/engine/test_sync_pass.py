@@ -245,3 +245,24 @@ def test_dry_run_reports_the_plan_and_writes_nothing(company: Company) -> None:
     assert (company.root / "roster" / "Clients.csv").read_bytes() == before
     with company.journal() as j:
         assert j.links("clients") == [] and j.last_runs() == {}
+
+
+def test_a_value_typed_in_the_target_is_normalised_on_both_sides_in_one_pass(company: Company) -> None:
+    three_clients(company)
+    company.sync("clients")
+    company.edit("roster/Clients.csv", "Account No", "ACC-1", Email="  Buyers@NorthWind.EXAMPLE ")
+    company.sync("clients")
+    assert company.row("crm/Account.csv", "AccountNumber", "ACC-1")["Email__c"] == "buyers@northwind.example"
+    assert company.row("roster/Clients.csv", "Account No", "ACC-1")["Email"] == "buyers@northwind.example"
+    after = company.sync("clients")
+    assert after.counts["updated"] == 0
+
+
+def test_a_target_edit_that_normalises_to_the_agreed_value_changes_only_the_target(company: Company) -> None:
+    three_clients(company)
+    company.sync("clients")
+    before = (company.root / "crm" / "Account.csv").read_bytes()
+    company.edit("roster/Clients.csv", "Account No", "ACC-2", Email="INFO@CONTOSO.EXAMPLE")
+    company.sync("clients")
+    assert company.row("roster/Clients.csv", "Account No", "ACC-2")["Email"] == "info@contoso.example"
+    assert (company.root / "crm" / "Account.csv").read_bytes() == before
