@@ -9,23 +9,14 @@ import pytest
 
 from syncd.sandbox.salesforce import SalesforceSandbox
 from syncd.sandbox.sheets import SheetsSandbox
-from tests.chaos.scenarios import SF_SEED
+from tests.stand_ins import salesforce_org, sheets_without_quotas
 
 
 @pytest.fixture(scope="module")
 def org() -> Iterator[SalesforceSandbox]:
-    sandbox = SalesforceSandbox(seed=SF_SEED).start()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
+    yield from salesforce_org()
 
 
 @pytest.fixture(scope="module")
 def sheets_server() -> Iterator[SheetsSandbox]:
-    server = SheetsSandbox(tls=True).start()
-    server.quotas.read_per_minute = server.quotas.write_per_minute = None
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from sheets_without_quotas()

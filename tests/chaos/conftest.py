@@ -22,9 +22,9 @@ import pytest
 from syncd.sandbox.salesforce import SalesforceSandbox
 from syncd.sandbox.sheets import SheetsSandbox
 from tests.mail.dovecot import Account, Dovecot, dovecot_binary, free_port
+from tests.stand_ins import salesforce_org, sheets_without_quotas
 
 from .figures import print_figures
-from .scenarios import SF_SEED
 
 KILLS = int(os.environ.get("SYNCD_CHAOS_KILLS", "20"))
 FAULT_POINTS = ("after-read", "after-outbox", "after-write", "during-commit")
@@ -63,21 +63,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture
 def org() -> Iterator[SalesforceSandbox]:
-    sandbox = SalesforceSandbox(seed=SF_SEED).start()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
+    yield from salesforce_org()
 
 
 @pytest.fixture
 def sheets_server() -> Iterator[SheetsSandbox]:
-    server = SheetsSandbox(tls=True).start()
-    server.quotas.read_per_minute = server.quotas.write_per_minute = None  # quotas are tests/faults' business
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from sheets_without_quotas()
 
 
 @pytest.fixture(scope="session")

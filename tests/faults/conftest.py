@@ -18,7 +18,8 @@ from syncd.project import load_project
 from syncd.sandbox.salesforce import SalesforceSandbox
 from syncd.sandbox.sheets import SheetsSandbox
 from tests.chaos.figures import print_figures
-from tests.chaos.scenarios import SF_SEED, Scenario, write_project
+from tests.chaos.scenarios import Scenario, write_project
+from tests.stand_ins import salesforce_org, sheets_without_quotas
 
 
 def one_pass(root: Path, scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> PassResult:
@@ -37,18 +38,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture
 def org() -> Iterator[SalesforceSandbox]:
-    sandbox = SalesforceSandbox(seed=SF_SEED).start()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
+    yield from salesforce_org()
 
 
 @pytest.fixture
 def sheets_server() -> Iterator[SheetsSandbox]:
-    server = SheetsSandbox(tls=True).start()
-    server.quotas.read_per_minute = server.quotas.write_per_minute = None
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from sheets_without_quotas()
