@@ -25,9 +25,9 @@ from gspread.http_client import HTTPClient, ParamsType
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from connectors.sheets.settings import SheetsSettings
+from connectors.sheets.transport import mount_endpoint_override
 from syncd.errors import BudgetExhausted, ConfigError, ConnectionDown, TransientError
 from syncd.records import telemetry
-from syncd.sandbox.sheets_transport import mount_endpoint_override
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 gspread and the Sheets connector run against it unchanged: `sandbox_session()` gives a requests
 session whose transport adapter sends `https://sheets.googleapis.com/...` and
-`https://www.googleapis.com/...` here (see `sheets_transport.py`). Paths served:
+`https://www.googleapis.com/...` here (see `connectors/sheets/transport.py`). Paths served:
 
 - Sheets: `/v4/spreadsheets/...`, also accepted as `/sheets/v4/spreadsheets/...` (the recordings' form);
 - Drive: `/drive/v3/files...` and `/upload/drive/v2/files/{id}`;
@@ -34,6 +34,7 @@ import requests
 from ruamel.yaml import YAML
 from werkzeug.wrappers import Request, Response
 
+from connectors.sheets.transport import mount_endpoint_override
 from syncd.sandbox import sheets_api as api
 from syncd.sandbox.http import LoopbackServer
 from syncd.sandbox.knobs import Knobs
@@ -42,7 +43,6 @@ from syncd.sandbox.sheets_drive import DriveQueryError, drive_error, export_csv,
 from syncd.sandbox.sheets_fields import FieldMaskError, apply_fields, parse_fields
 from syncd.sandbox.sheets_model import SPREADSHEET_MIME, Spreadsheet, Store, new_sheet, new_spreadsheet
 from syncd.sandbox.sheets_requests import RequestError, apply_requests
-from syncd.sandbox.sheets_transport import mount_endpoint_override
 from syncd.sandbox.sheets_values import Cell, from_raw, from_user_entered, render
 from syncd.sandbox.tls import LoopbackTLS, make_loopback_tls
 

@@ -23,7 +23,7 @@ from google.oauth2 import service_account
 from imapclient import IMAPClient  # type: ignore[import-untyped]
 from simple_salesforce import Salesforce
 
-from syncd.sandbox.sheets_transport import mount_endpoint_override
+from connectors.sheets.transport import mount_endpoint_override
 from tests.sandbox.salesforce_clients import LoginHostAdapter
 
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive"]

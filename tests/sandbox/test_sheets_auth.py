@@ -18,9 +18,9 @@ from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
+from connectors.sheets.transport import EndpointOverrideAdapter, mount_endpoint_override
 from syncd.sandbox.sheets import SheetsSandbox
 from syncd.sandbox.sheets_auth import ServiceAccount
-from syncd.sandbox.sheets_transport import EndpointOverrideAdapter, mount_endpoint_override
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
