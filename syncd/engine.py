@@ -201,6 +201,7 @@ class SyncPass:
         self._target_changes: dict[str, Record] = {}
         self._events: list[tuple[str, str, str | None, str | None, Any]] = []
         self._bases: dict[str, dict[str, JSONValue]] = {}
+        self._last_counts: Counter[str] = Counter()  # run counts already added to the journal
         self._base_override: dict[str, dict[str, JSONValue]] = {}
         self._forget: set[str] = set()
         self._failed_sources: set[str] = set()
@@ -996,11 +997,9 @@ class SyncPass:
         if self.progress is not None:
             self.progress(self.result.counts["read"])
 
-    _last_counts: Counter[str] | None = None
-
     def _run_counts_delta(self) -> dict[str, int]:
         keys = ("read", "created", "updated", "deleted", "skipped", "failed", "conflicts")
-        previous = self._last_counts or Counter()
+        previous = self._last_counts
         delta = {k: self.result.counts[k] - previous[k] for k in keys if self.result.counts[k] - previous[k]}
         self._last_counts = Counter({k: self.result.counts[k] for k in keys})
         return delta
@@ -1073,7 +1072,7 @@ class SyncPass:
             self._bases[source_key] = merged
             self._save_link(source_key, target_key, merged, p.match_value)
             if action == "create":
-                counts["created" if res.created or p.op.op is Op.CREATE else "updated"] += 1
+                counts["created"] += 1
             elif action == "link":
                 counts["linked"] += 1
             else:

@@ -302,12 +302,6 @@ class Journal:
             (mapping, side, stream, None if cursor is None else canonical_json(cursor), fields_hash, now()),
         )
 
-    def reset_cursors(self, mapping: str) -> None:
-        with self.tx():
-            self._exec("DELETE FROM cursors WHERE mapping = ?", (mapping,))
-
-    # -- links --------------------------------------------------------------------------------
-
     def _link(self, row: dict[str, Any]) -> Link:
         return Link(
             row["mapping"],
@@ -498,23 +492,6 @@ class Journal:
             "SELECT * FROM outbox WHERE state = 'pending' AND mapping = ? ORDER BY id", (mapping,)
         )
 
-    def sent_idempotency_keys(self, mapping: str, keys: Iterable[str]) -> set[str]:
-        """Which of these idempotency keys already have a completed outbox entry."""
-        out: set[str] = set()
-        wanted = list(keys)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(
-                f"SELECT idempotency_key FROM outbox WHERE mapping = ? AND state = 'done' "
-                f"AND idempotency_key IN ({marks})",
-                (mapping, *chunk),
-            )
-            out.update(r["idempotency_key"] for r in rows)
-        return out
-
-    # -- dead letters -------------------------------------------------------------------------
-
     def add_dead_letter(
         self,
         mapping: str,
@@ -618,13 +595,6 @@ class Journal:
         rows = self._rows(sql + " GROUP BY mapping, category", params)
         return {(r["mapping"], r["category"]): int(r["n"]) for r in rows}
 
-    def set_dead_letter_state(self, ids: Iterable[int], state: str) -> None:
-        self.conn.executemany(
-            "UPDATE dead_letters SET state = ?, last_seen = ? WHERE id = ?", [(state, now(), i) for i in ids]
-        )
-
-    # -- conflicts ----------------------------------------------------------------------------
-
     def add_conflict(self, mapping: str, source_key: str, target_key: str, fields: dict[str, Any]) -> None:
         """One open conflict per linked pair: a newer disagreement replaces the older one."""
         self._exec(
@@ -653,10 +623,6 @@ class Journal:
             )
             for r in self._rows(f"SELECT * FROM conflicts WHERE {where} ORDER BY id", params)
         ]
-
-    def open_conflict_keys(self, mapping: str) -> set[str]:
-        rows = self._rows("SELECT source_key FROM conflicts WHERE mapping = ? AND state = 'open'", (mapping,))
-        return {r["source_key"] for r in rows}
 
     def resolve_conflict(self, conflict_id: int, resolution: str) -> None:
         self._exec(

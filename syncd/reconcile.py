@@ -88,7 +88,7 @@ def reconcile(
         sources = {r.key: r for r in _read_all(conns, spec.source_connection, spec.source_stream)}
         targets = {r.key: r for r in _read_all(conns, spec.target_connection, spec.target_stream)}
         report.source_count, report.target_count = len(sources), len(targets)
-        links = [lk for lk in journal.links(m.name)]
+        links = journal.links(m.name)
         report.linked = sum(1 for lk in links if lk.state == "active")
         resolver = SyncPass(project, journal, m, conns, dry_run=True)
         plan = _compare(m, resolver, sources, targets, links, report)
