@@ -24,32 +24,11 @@ from imapclient import IMAPClient  # type: ignore[import-untyped]
 from simple_salesforce import Salesforce
 
 from connectors.sheets.transport import mount_endpoint_override
+from syncd.demo_company import free_port_block
 from tests.sandbox.salesforce_clients import LoginHostAdapter
 
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive"]
 SERVICES = {"salesforce", "sheets", "imap", "smtp"}
-
-
-def _free_port_base(count: int = 4) -> int:
-    """A base port with `count` free ports after it (probed by binding; released before use)."""
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    start = probe.getsockname()[1]
-    probe.close()
-    for base in list(range(start, 60000 - count, 7)) + list(range(20000, start, 7)):
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no run of free ports found")
 
 
 class Served:
@@ -130,7 +109,7 @@ def _seed(directory: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, int]]:
-    base = _free_port_base()
+    base = free_port_block()
     seed = _seed(tmp_path_factory.mktemp("seed"))
     running = Served("--port-base", str(base), "--seed", str(seed))
     yield running, base
@@ -248,7 +227,7 @@ def test_data_keeps_a_salesforce_record_and_the_credentials_across_a_restart(tmp
 
 
 def test_a_taken_port_is_a_clear_error_with_exit_code_2() -> None:
-    base = _free_port_base()
+    base = free_port_block()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", base + 2))
         taken.listen()
