@@ -180,7 +180,7 @@ class SalesforceConnector:
     def _select_list(self, stream: str) -> list[str]:
         names = [
             f["name"]
-            for f in self.describe(stream, refresh=True)["fields"]
+            for f in self.describe(stream)["fields"]
             if f["type"] not in UNSELECTABLE_TYPES
         ]
         return names + [p for p in self.settings.select.get(stream, []) if p not in names]

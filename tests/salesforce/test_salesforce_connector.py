@@ -301,3 +301,18 @@ def test_close_twice_is_safe(connect: Factory) -> None:
     connector = connect()
     connector.close()
     connector.close()
+
+
+def test_describe_is_cached_within_a_pass_and_refreshed_by_the_next(
+    org: SalesforceSandbox, connect: Factory
+) -> None:
+    connector = connect()
+    org.insert("Account", {"Name": "Acme"})
+    connector.new_pass()
+    org.knobs.reset_counts()
+    list(connector.read("Account", None))
+    list(connector.read("Account", None))
+    assert org.knobs.calls["describe"] == 1
+    connector.new_pass()
+    list(connector.read("Account", None))
+    assert org.knobs.calls["describe"] == 2
