@@ -178,11 +178,7 @@ class SalesforceConnector:
         return problems
 
     def _select_list(self, stream: str) -> list[str]:
-        names = [
-            f["name"]
-            for f in self.describe(stream)["fields"]
-            if f["type"] not in UNSELECTABLE_TYPES
-        ]
+        names = [f["name"] for f in self.describe(stream)["fields"] if f["type"] not in UNSELECTABLE_TYPES]
         return names + [p for p in self.settings.select.get(stream, []) if p not in names]
 
     # --- read -----------------------------------------------------------------------------------
