@@ -157,7 +157,9 @@ class Connector(Protocol):
     """What the engine needs from an outside system. See ARCHITECTURE.md, "The connector protocol".
 
     A connector class also carries `Settings`, the pydantic model of its configuration block, and
-    is built as `cls(name, settings, base_dir)`.
+    is built as `cls(name, settings, base_dir)`. It may also carry `write_batch_size: int`, the
+    number of ops one `write` call handles best (see `preferred_write_batch`): the engine uses it
+    when a mapping does not set `batch_size`, so a pass costs as few API calls as the target allows.
     """
 
     Settings: ClassVar[type[BaseModel]]
@@ -169,6 +171,21 @@ class Connector(Protocol):
     def write(self, stream: str, ops: Sequence[WriteOp]) -> list[WriteResult]: ...
 
     def close(self) -> None: ...
+
+
+DEFAULT_WRITE_BATCH = 200
+"""Ops per write call (and per journal transaction) when neither the mapping nor the target says."""
+
+
+def preferred_write_batch(connector: object) -> int:
+    """The target's `write_batch_size`, else DEFAULT_WRITE_BATCH.
+
+    Why the target decides: one write call costs one Salesforce collections call per 200 records,
+    one Sheets batchUpdate whatever the rows, one rewrite of a whole file. Fewer, larger calls are
+    what API quotas and whole-file formats reward, and only the connector knows its own limits.
+    """
+    size = getattr(connector, "write_batch_size", None)
+    return size if isinstance(size, int) and size > 0 else DEFAULT_WRITE_BATCH
 
 
 @runtime_checkable
