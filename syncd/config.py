@@ -187,7 +187,15 @@ class MappingSpec(_Strict):
     )
     flag_value: Any = Field("Deleted", description="With deletes: flag, the value written to flag_field.")
     schedule: str = Field("5m", description="Interval (30s, 5m, 1h, 1d) or a five-field cron expression.")
-    batch_size: int = Field(200, ge=1, le=10000)
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        le=50000,
+        description=(
+            "Records per write call and per journal transaction. Unset: the target's preferred size "
+            "(Salesforce 2,000, Sheets 10,000, CSV files 5,000, others 200)."
+        ),
+    )
     updates: bool = Field(
         True,
         description="false: a linked record is never updated (notifications: each email is sent once).",

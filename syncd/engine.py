@@ -18,6 +18,7 @@ a conflict settled by the mapping's policy.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -48,6 +49,7 @@ from syncd.records import (
     WriteResult,
     canonical_json,
     content_hash,
+    preferred_write_batch,
     to_jsonable,
 )
 
@@ -115,6 +117,14 @@ class Change:
         }
 
 
+KEPT_CHANGES = 1000
+"""Changes a pass that writes keeps for reporting; beyond them only the tallies grow.
+
+A dry run keeps every change (its plan is the point), but a first pass over a million records
+must not hold a million Change objects: memory would grow with the data, not the batch.
+"""
+
+
 @dataclass
 class PassResult:
     mapping: str
@@ -124,10 +134,38 @@ class PassResult:
     changes: list[Change] = field(default_factory=list)
     message: str = ""
     newest_change: datetime | None = None  # newest source modified_at seen (for lag)
+    written: Counter[tuple[str, str]] = field(default_factory=Counter)  # (direction, action) -> done
+    changes_dropped: int = 0  # changes tallied but not kept (beyond KEPT_CHANGES)
+    _tallied: int = 0
 
     @property
     def failed(self) -> bool:
         return self.outcome in ("failures", "failed")
+
+    def tally(self, keep: int | None = KEPT_CHANGES) -> None:
+        """Count the changes not yet counted in `written`; then keep at most `keep` of them.
+
+        Called once a batch's outcomes are recorded (a failed write has its reason by then).
+        """
+        for change in self.changes[self._tallied :]:
+            action = _WRITTEN_ACTIONS.get(change.action)
+            if action is None or change.reason.startswith("failed:"):
+                continue
+            direction = "to_source" if change.side == SOURCE else "to_target"
+            self.written[(direction, action)] += 1
+        if keep is not None and len(self.changes) > keep:
+            self.changes_dropped += len(self.changes) - keep
+            del self.changes[keep:]
+        self._tallied = len(self.changes)
+
+
+_WRITTEN_ACTIONS = {
+    "create": "create",
+    "update": "update",
+    "flag": "update",
+    "delete": "delete",
+    "link": "link",
+}
 
 
 @dataclass
@@ -211,6 +249,9 @@ class SyncPass:
         self._generation: dict[str, int] = {}  # source key -> generation of a new cycle planned this pass
         self._link_generation: dict[str, int] = {}  # source key -> generation of its current link
         self.period = mapping.period(now) if mapping.spec.once_per else ""
+        self.write_batch = self.spec.batch_size or preferred_write_batch(self.target)
+        self._upsert: bool | None = None  # see _creates_upsert
+        self._cursor_now: dict[str, Any] = {}  # side -> the cursor the journal holds (skip rewriting it)
 
     # -- the pass ----------------------------------------------------------------------------
 
@@ -250,6 +291,7 @@ class SyncPass:
             r.outcome, r.message = "failed", str(exc)
         if r.outcome in ("ok", "stopped") and r.counts["failed"]:
             r.outcome = "failures"
+        r.tally(None if self.dry_run else KEPT_CHANGES)
         if r.run_id is not None:
             self.journal.finish_run(r.run_id, r.outcome, r.message or None, newest_change=r.newest_change)
             self.journal.prune_events(timedelta(days=self.project.settings.events_retention_days))
@@ -261,6 +303,7 @@ class SyncPass:
             if isinstance(connector, PassAware):
                 connector.new_pass()
         src_cursor, fields_hash = self.journal.get_cursor(self.m.name, SOURCE)
+        self._cursor_now[SOURCE] = (content_hash(to_jsonable(src_cursor)), fields_hash)
         backfill = fields_hash is not None and fields_hash != self.m.fields_hash
         if self.full or backfill:
             if backfill:
@@ -268,7 +311,8 @@ class SyncPass:
             src_cursor = None
         tgt_cursor_new: Any = None
         if self.m.two_way:
-            tgt_cursor, _ = self.journal.get_cursor(self.m.name, TARGET)
+            tgt_cursor, tgt_hash = self.journal.get_cursor(self.m.name, TARGET)
+            self._cursor_now[TARGET] = (content_hash(to_jsonable(tgt_cursor)), tgt_hash)
             for batch in self.target.read(spec.target_stream, None if self.full else tgt_cursor):
                 self._problems(batch.problems, TARGET)
                 for rec in batch.records:
@@ -280,30 +324,20 @@ class SyncPass:
         if spec.group_by:
             self._forward_groups()
             src_cursor = None
-        for batch in [] if spec.group_by else self.source.read(spec.source_stream, src_cursor):
-            fault_point("after-read")
-            self._problems(batch.problems, SOURCE)
-            # The mapping's batch size bounds one write call and one journal transaction, whatever
-            # size the connector reads in; only the last slice carries the batch's cursor.
-            size = spec.batch_size
-            slices = [batch.records[i : i + size] for i in range(0, len(batch.records), size)] or [[]]
-            for index, records in enumerate(slices):
-                last = index == len(slices) - 1
-                self._forward(records, batch if last else None)
-            if self.stop is not None and self.stop.is_set():
+        if not spec.group_by:
+            stopped = self._forward_stream(src_cursor)
+            if stopped:
                 # Asked to stop (SIGTERM): the batch in hand is recorded, the rest waits for next time.
                 self.result.outcome, self.result.message = "stopped", "stopped at a batch boundary"
                 return
         if self.m.two_way:
             rest = list(self._target_changes.values())
             self._target_changes.clear()
-            for start in range(0, max(len(rest), 1), spec.batch_size):
-                self._backward(rest[start : start + spec.batch_size])
+            for start in range(0, max(len(rest), 1), self.write_batch):
+                self._backward(rest[start : start + self.write_batch])
             if tgt_cursor_new is not None and not self.dry_run:
                 with self.journal.tx():
-                    self.journal.set_cursor(
-                        self.m.name, TARGET, spec.target_stream, tgt_cursor_new, self.m.fields_hash
-                    )
+                    self._set_cursor(TARGET, spec.target_stream, tgt_cursor_new)
         if (
             not self.dry_run
             and src_cursor is None
@@ -311,6 +345,49 @@ class SyncPass:
         ):
             with self.journal.tx():  # an empty source still records that this mapping version ran
                 self.journal.set_cursor(self.m.name, SOURCE, spec.source_stream, None, self.m.fields_hash)
+
+    def _forward_stream(self, src_cursor: Any) -> bool:
+        """Read the source and hand it on in write batches; True if asked to stop on the way.
+
+        A write batch (one write call, one journal transaction) is the mapping's `batch_size`, or
+        the target's preferred size, whatever size the connector reads in: small reads are merged
+        and large ones split, so a Sheets target gets one batchUpdate for a pass of Salesforce pages.
+        A cursor is committed with the write batch that holds the last record read before it, so
+        it never moves past a record whose outcome is not yet recorded.
+        """
+        size = self.write_batch
+        held: list[Record] = []
+        taken = 0  # records handed on so far, counted from the start of the read
+        checkpoints: list[tuple[int, Batch]] = []  # (records read up to this cursor, its batch)
+
+        def hand_on(records: list[Record]) -> None:
+            nonlocal taken
+            taken += len(records)
+            done = [c for c in checkpoints if c[0] <= taken]
+            del checkpoints[: len(done)]
+            self._forward(records, done[-1][1] if done else None)
+
+        read_so_far = 0
+        for batch in self.source.read(self.spec.source_stream, src_cursor):
+            fault_point("after-read")
+            self._problems(batch.problems, SOURCE)
+            held.extend(batch.records)
+            read_so_far += len(batch.records)
+            if batch.cursor is not None:
+                checkpoints.append((read_so_far, batch))
+            while len(held) >= size:
+                chunk, held = held[:size], held[size:]
+                hand_on(chunk)
+            stopping = self.stop is not None and self.stop.is_set()
+            if stopping or (held == [] and checkpoints):
+                if held or checkpoints:
+                    chunk, held = held, []
+                    hand_on(chunk)
+                if stopping:
+                    return True
+        if held or checkpoints:
+            hand_on(held)
+        return False
 
     def _abandon_stale_outbox(self) -> None:
         """Outbox entries left pending by a crash: their records are read again (the cursor did not move),
@@ -379,8 +456,8 @@ class SyncPass:
         for trec in target_records:
             self._target_changes[trec.key] = trec
         try:
-            for start in range(0, len(records), self.spec.batch_size):
-                self._forward(records[start : start + self.spec.batch_size], None)
+            for start in range(0, len(records), self.write_batch):
+                self._forward(records[start : start + self.write_batch], None)
         except BudgetExhausted as exc:
             self.result.outcome, self.result.message = "budget", str(exc)
         except SyncdError as exc:
@@ -407,7 +484,8 @@ class SyncPass:
                 self.result.newest_change = rec.modified_at
         links = self.journal.links_by_source(self.m.name, [r.key for r in records])
         for key, lk in links.items():
-            self._link_generation[key] = lk.generation
+            if lk.generation:  # kept only where not 0, so the map stays as small as the cycles
+                self._link_generation[key] = lk.generation
         for key, base in self._base_override.items():
             if key in links:
                 links[key] = dataclasses.replace(links[key], base=base)
@@ -449,7 +527,7 @@ class SyncPass:
             except RecordError as exc:
                 failures.append((rec, exc, SOURCE))
         unlinked = [(rec, vals) for rec, vals in mapped if rec.key not in links]
-        found = self._find_targets(unlinked)
+        found = {} if self._creates_upsert() else self._find_targets(unlinked)
         for rec, vals in mapped:
             link = links.get(rec.key)
             try:
@@ -507,8 +585,8 @@ class SyncPass:
             fields = {**members[0].fields, "items": [dict(m.fields) for m in members], "count": len(members)}
             times = [m.modified_at for m in members if m.modified_at is not None]
             records.append(Record(value, fields, max(times) if times else None))
-        for start in range(0, len(records), spec.batch_size):
-            self._forward(records[start : start + spec.batch_size], None)
+        for start in range(0, len(records), self.write_batch):
+            self._forward(records[start : start + self.write_batch], None)
 
     def _left_filter(self, link: Link | None) -> None:
         if link is None or link.state != "active" or self.spec.on_filter_exit != "unlink" or self.dry_run:
@@ -591,6 +669,25 @@ class SyncPass:
                 "unresolved-reference", f"connection {conn_name!r} cannot search by field", code="NO_FIND"
             )
         return connector.find(stream_name, by, values)
+
+    def _creates_upsert(self) -> bool:
+        """Whether the target's create already matches on the match field (a Salesforce external id).
+
+        Then looking the never-linked records up first is one query per batch spent to learn what
+        the upsert learns anyway: the source's values win on first contact either way. A dry run
+        still looks up, so its plan can say "link" rather than "create"; a two-way mapping or one
+        with `updates: false` still looks up, because there the existing record's values matter.
+        """
+        if self._upsert is None:
+            check = getattr(self.target, "creates_match", None)
+            self._upsert = bool(
+                callable(check)
+                and self.spec.updates
+                and not self.m.two_way
+                and not self.dry_run
+                and check(self.spec.target_stream, self.spec.match.target)
+            )
+        return self._upsert
 
     def _find_targets(self, unlinked: Sequence[tuple[Record, dict[str, JSONValue]]]) -> dict[str, str]:
         """match value -> existing target key, for records we have never linked (one batched call)."""
@@ -942,7 +1039,7 @@ class SyncPass:
         ]
         noop_links = [p for p in forward if p.op.op is Op.UPDATE and not p.op.fields]
         outbox_ids: dict[str, list[int]] = {}
-        with self.journal.tx():
+        with self.journal.tx() if writes else contextlib.nullcontext():
             for side, items in (
                 (TARGET, [p for p, s in writes if s == TARGET]),
                 (SOURCE, [p for p, s in writes if s == SOURCE]),
@@ -991,11 +1088,19 @@ class SyncPass:
             self.journal.add_run_counts(self.result.run_id or 0, self._run_counts_delta())
             fault_point("during-commit")
             if batch is not None and batch.cursor is not None:
-                self.journal.set_cursor(
-                    self.m.name, SOURCE, self.spec.source_stream, batch.cursor, self.m.fields_hash
-                )
+                self._set_cursor(SOURCE, self.spec.source_stream, batch.cursor)
+        self._bases.clear()  # only the two writes of one record in this batch share a base
+        self.result.tally(None if self.dry_run else KEPT_CHANGES)
         if self.progress is not None:
             self.progress(self.result.counts["read"])
+
+    def _set_cursor(self, side: str, stream: str, cursor: Any) -> None:
+        """Store a cursor unless the journal already holds this one: an idle pass writes only its run."""
+        stored = (content_hash(to_jsonable(cursor)), self.m.fields_hash)
+        if self._cursor_now.get(side) == stored:
+            return
+        self.journal.set_cursor(self.m.name, side, stream, cursor, self.m.fields_hash)
+        self._cursor_now[side] = stored
 
     def _run_counts_delta(self) -> dict[str, int]:
         keys = ("read", "created", "updated", "deleted", "skipped", "failed", "conflicts")
@@ -1071,7 +1176,10 @@ class SyncPass:
             merged = {k: v for k, v in {**start, **p.agreed}.items() if k in keep}
             self._bases[source_key] = merged
             self._save_link(source_key, target_key, merged, p.match_value)
-            if action == "create":
+            if action == "create" and side == TARGET and not res.created and self._creates_upsert():
+                p.change.action, p.change.reason = "update", "matched existing record"
+                counts["updated"] += 1
+            elif action == "create":
                 counts["created"] += 1
             elif action == "link":
                 counts["linked"] += 1

@@ -277,25 +277,13 @@ class Metrics:
 
 
 def written_by_direction(result: PassResult) -> dict[tuple[str, str], int]:
-    """(direction, action) -> records written successfully, from the pass's list of changes.
+    """(direction, action) -> records written successfully: the pass's own tally.
 
-    A change whose write failed carries a reason starting with "failed:" and is counted as a
-    failure instead; a `flag` (a deletion marked in a field) is an update of the target.
+    A failed write counts as a failure instead; a `flag` (a deletion marked in a field) is an
+    update of the target. The tally covers every change, also those a long pass did not keep.
     """
-    out: dict[tuple[str, str], int] = {}
-    for change in result.changes:
-        action = {
-            "create": "create",
-            "update": "update",
-            "flag": "update",
-            "delete": "delete",
-            "link": "link",
-        }.get(change.action)
-        if action is None or change.reason.startswith("failed:"):
-            continue
-        direction = "to_source" if change.side == "source" else "to_target"
-        out[(direction, action)] = out.get((direction, action), 0) + 1
-    return out
+    result.tally(keep=None)
+    return dict(result.written)
 
 
 def reason_label(category: str) -> str:

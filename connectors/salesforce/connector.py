@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -120,6 +121,8 @@ def _plain(value: Any) -> JSONValue:
 
 class SalesforceConnector:
     Settings: ClassVar[type[BaseModel]] = SalesforceSettings
+    write_batch_size: ClassVar[int] = 2000
+    """Ten sObject Collections calls (200 records each), or one Bulk API 2.0 job above bulk_threshold."""
 
     def __init__(self, name: str, settings: SalesforceSettings, base_dir: Path) -> None:
         if settings.ca_file is not None and not settings.ca_file.is_absolute():
@@ -129,21 +132,39 @@ class SalesforceConnector:
         self.name = name
         self.settings = settings
         self.session = OrgSession(name, settings)
-        self._describes: dict[str, dict[str, Any]] = {}
+        self._describes: dict[str, tuple[float, dict[str, Any]]] = {}  # stream -> (monotonic time, describe)
         self._closed = False
 
     # --- schema ---------------------------------------------------------------------------------
 
     def describe(self, stream: str, refresh: bool = False) -> dict[str, Any]:
-        """The sObject's describe, cached until the next read of it (so new fields appear next pass)."""
-        if refresh or stream not in self._describes:
+        """The sObject's describe, reused for `describe_max_age_seconds` across passes.
+
+        Why not every pass: an idle pass should cost one call per stream, and a schema changes far
+        less often than a pass runs. A new field appears within the age limit; a removed one makes
+        the read's query fail with INVALID_FIELD, which describes again at once (see `read`).
+        """
+        cached = self._describes.get(stream)
+        if refresh or cached is None or self._too_old(cached[0]):
             try:
-                self._describes[stream] = self.session.rest("describe", f"sobjects/{stream}/describe")
+                answer = self.session.rest("describe", f"sobjects/{stream}/describe")
             except SalesforceError as exc:
                 raise ConfigError(
                     f"{self.name}: cannot describe {stream}: {error_code(exc) or exc.status}"
                 ) from None
-        return self._describes[stream]
+            cached = (time.monotonic(), answer)
+            self._describes[stream] = cached
+        return cached[1]
+
+    def _too_old(self, when: float) -> bool:
+        return time.monotonic() - when >= self.settings.describe_max_age_seconds
+
+    def creates_match(self, stream: str, field_name: str) -> bool:
+        """A create matched on `field_name` is an upsert (an external id): no lookup needed before it."""
+        return any(
+            f["name"].lower() == field_name.lower() and f["externalId"]
+            for f in self.describe(stream)["fields"]
+        )
 
     def streams(self) -> list[StreamInfo]:
         out = []
@@ -204,6 +225,19 @@ class SalesforceConnector:
 
     def read(self, stream: str, cursor: Cursor | None) -> Iterator[Batch]:
         state = ReadCursor.from_json(cursor)
+        pages = self._query_pages(self._read_soql(stream, state))
+        try:
+            first = next(pages, [])
+        except ConfigError as exc:
+            if "INVALID_FIELD" not in str(exc):
+                raise
+            # A field the cached describe still lists was removed: describe again, query again.
+            self.describe(stream, refresh=True)
+            pages = self._query_pages(self._read_soql(stream, state))
+            first = next(pages, [])
+        yield from self._batches(stream, state, itertools.chain([first], pages))
+
+    def _read_soql(self, stream: str, state: ReadCursor) -> str:
         overlap = self.settings.overlap_seconds
         fields = self._select_list(stream)
         soql = f"SELECT {', '.join(fields)} FROM {stream}"
@@ -217,10 +251,15 @@ class SalesforceConnector:
                     ts=soql_datetime(since),
                     id=state.last_id,
                 )
-        soql += " ORDER BY SystemModstamp, Id"
+        return soql + " ORDER BY SystemModstamp, Id"
+
+    def _batches(
+        self, stream: str, state: ReadCursor, pages: Iterator[list[dict[str, Any]]]
+    ) -> Iterator[Batch]:
+        overlap = self.settings.overlap_seconds
         started = datetime.now(UTC)
         size = self.settings.batch_size
-        for rows in self._query_pages(soql):
+        for rows in pages:
             for start in range(0, max(len(rows), 1), size):
                 records = []
                 for row in rows[start : start + size]:
@@ -254,7 +293,7 @@ class SalesforceConnector:
             datetime.fromisoformat(state.deleted_until.replace("Z", "+00:00")),
             now - timedelta(days=15) + timedelta(minutes=1),
         )
-        if now - start < timedelta(minutes=1):
+        if now - start < timedelta(seconds=self.settings.hard_deletes_every_seconds):
             return
         try:
             answer = self.session.rest(
@@ -522,9 +561,9 @@ class SalesforceConnector:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def new_pass(self) -> None:
-        """Start a pass: this pass's API budget counts from here; describes are re-read."""
+        """Start a pass: this pass's API budget counts from here; describes past their age go."""
         self.session.new_pass()
-        self._describes.clear()
+        self._describes = {k: v for k, v in self._describes.items() if not self._too_old(v[0])}
 
     def close(self) -> None:
         if not self._closed:

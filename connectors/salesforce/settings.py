@@ -104,6 +104,18 @@ class SalesforceSettings(BaseModel):
     backoff_seconds: float = Field(0.5, ge=0, description="First retry delay; doubles per try, with jitter.")
     backoff_max_seconds: float = Field(30, ge=0, description="Cap of one retry delay.")
     timeout_seconds: float = Field(60, gt=0, description="HTTP timeout of one call.")
+    describe_max_age_seconds: float = Field(
+        900,
+        ge=0,
+        description="Reuse an sObject's describe for this long across passes (0: describe every pass). "
+        "A query refused for a field that no longer exists describes again at once.",
+    )
+    hard_deletes_every_seconds: float = Field(
+        3600,
+        ge=60,
+        description="How often a read asks getDeleted for records purged from the recycle bin. Deletions "
+        "in the recycle bin are seen by every read; getDeleted looks 15 days back, so nothing is missed.",
+    )
     bulk_poll_seconds: float = Field(2, ge=0, description="Delay between Bulk API job status checks.")
     bulk_timeout_seconds: float = Field(600, gt=0, description="Give up on a Bulk API job after this long.")
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from connectors.salesforce.connector import soql_datetime
 from syncd.errors import BudgetExhausted, ConfigError
 from syncd.records import Batch, Op, Record, WriteOp
 from syncd.sandbox.knobs import FaultPlan
@@ -303,16 +305,56 @@ def test_close_twice_is_safe(connect: Factory) -> None:
     connector.close()
 
 
-def test_describe_is_cached_within_a_pass_and_refreshed_by_the_next(
+def test_describe_is_reused_across_passes_so_an_idle_pass_costs_one_query(
     org: SalesforceSandbox, connect: Factory
 ) -> None:
     connector = connect()
     org.insert("Account", {"Name": "Acme"})
     connector.new_pass()
+    list(connector.read("Account", None))
     org.knobs.reset_counts()
-    list(connector.read("Account", None))
-    list(connector.read("Account", None))
-    assert org.knobs.calls["describe"] == 1
     connector.new_pass()
     list(connector.read("Account", None))
-    assert org.knobs.calls["describe"] == 2
+    assert dict(org.knobs.calls) == {"query": 1}
+
+
+def test_describe_older_than_its_max_age_is_read_again_by_the_next_pass(
+    org: SalesforceSandbox, connect: Factory
+) -> None:
+    connector = connect(describe_max_age_seconds=0)
+    org.insert("Account", {"Name": "Acme"})
+    connector.new_pass()
+    list(connector.read("Account", None))
+    org.knobs.reset_counts()
+    connector.new_pass()
+    list(connector.read("Account", None))
+    assert org.knobs.calls["describe"] == 1
+
+
+def test_a_field_removed_since_the_cached_describe_is_described_again_and_read(
+    org: SalesforceSandbox, connect: Factory
+) -> None:
+    connector = connect()
+    org.insert("Account", {"Name": "Acme", "AccountNumber": "A-1"})
+    list(connector.read("Account", None))
+    del org.org.sobject("Account").fields["AccountNumber"]
+    org.knobs.reset_counts()
+    records = [r for b in connector.read("Account", None) for r in b.records]
+    assert [r.fields["Name"] for r in records] == ["Acme"]
+    assert "AccountNumber" not in records[0].fields
+    assert org.knobs.calls["describe"] == 1
+
+
+def test_get_deleted_is_asked_at_most_once_per_interval_not_on_every_read(
+    org: SalesforceSandbox, connect: Factory
+) -> None:
+    connector = connect()
+    org.insert("Account", {"Name": "Acme"})
+    cursor = [b.cursor for b in connector.read("Account", None)][-1]
+    assert isinstance(cursor, dict)
+    cursor = {**cursor, "deleted_until": soql_datetime(datetime.now(UTC) - timedelta(minutes=5))}
+    org.knobs.reset_counts()
+    list(connector.read("Account", cursor))
+    assert org.knobs.calls["deleted"] == 0
+    list(connect(hard_deletes_every_seconds=60).read("Account", cursor))
+    assert org.knobs.calls["deleted"] == 1
