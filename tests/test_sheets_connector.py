@@ -16,7 +16,16 @@ import pytest
 from connectors.sheets import SheetsConnector, SheetsSettings
 from connectors.sheets.settings import SYNCD_ID
 from syncd.errors import BudgetExhausted, ConfigError
-from syncd.records import Batch, Op, Record, Telemetry, WriteOp, set_telemetry, telemetry
+from syncd.records import (
+    Batch,
+    Op,
+    Record,
+    Telemetry,
+    WriteOp,
+    preferred_write_batch,
+    set_telemetry,
+    telemetry,
+)
 from syncd.sandbox.knobs import FaultPlan
 from syncd.sandbox.sheets import SheetsSandbox
 
@@ -417,3 +426,194 @@ def test_calls_retries_and_budget_are_reported_as_telemetry(sheets: SheetsSandbo
         ("budget", "read", "60"),
         ("call", "values.batchGet", "ok"),
     ]
+
+
+# --- API economy: calls per write, payload size, reuse of find's read, idle reads -------------------
+
+
+def numbered_roster(count: int) -> list[list[str]]:
+    return [ROSTER[0], *([f"r{i}@x.org", f"R{i}", "Oslo"] for i in range(count))]
+
+
+def request_bodies(connector: SheetsConnector) -> list[int]:
+    """Sizes in bytes of the bodies of the write requests the connector sends from now on."""
+    sizes: list[int] = []
+
+    def record(response: Any, *args: Any, **kwargs: Any) -> None:
+        if response.request.method != "GET":
+            sizes.append(len(response.request.body or b""))
+
+    connector.client.http.session.hooks["response"].append(record)
+    return sizes
+
+
+def test_the_engine_is_asked_for_ten_thousand_ops_per_write() -> None:
+    assert preferred_write_batch(SheetsConnector) == 10_000
+
+
+def test_updates_spread_over_the_sheet_and_new_rows_are_one_read_and_two_writes(
+    sheets: SheetsSandbox,
+) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": numbered_roster(60)})
+    connector = connect(sheets, key)
+    updates = [WriteOp(Op.UPDATE, {"City": f"C{i}"}, key=f"r{i}@x.org") for i in range(0, 60, 3)]
+    creates = [
+        WriteOp(Op.CREATE, {"Email": f"n{i}@x.org", "Name": f"N{i}"}, match=("Email", f"n{i}@x.org"))
+        for i in range(25)
+    ]
+    sheets.knobs.reset_counts()
+    results = connector.write("Clients", [*updates, *creates])
+    assert all(r.ok for r in results)
+    assert sheets.knobs.calls == {"values.batchGet": 1, "values.batchUpdate": 1, "values.append": 1}
+    values = sheets.values(key, "Clients")
+    assert [values[1 + i][2] for i in range(0, 60, 3)] == [f"C{i}" for i in range(0, 60, 3)]
+    assert [row[0] for row in values[61:]] == [f"n{i}@x.org" for i in range(25)]
+
+
+def test_a_write_past_the_payload_limit_is_cut_into_requests_under_it(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": numbered_roster(40)})
+    connector = connect(sheets, key)
+    connector.max_payload_bytes = 1_000
+    sizes = request_bodies(connector)
+    updates = [
+        WriteOp(Op.UPDATE, {"Name": f"Renamed {i}", "City": "Turin"}, key=f"r{i}@x.org") for i in range(40)
+    ]
+    creates = [
+        WriteOp(Op.CREATE, {"Email": f"n{i}@x.org", "Name": f"New {i}"}, match=("Email", f"n{i}@x.org"))
+        for i in range(40)
+    ]
+    sheets.knobs.reset_counts()
+    results = connector.write("Clients", [*updates, *creates])
+    assert [(r.ok, r.key, r.created) for r in results] == [
+        *((True, f"r{i}@x.org", False) for i in range(40)),
+        *((True, f"n{i}@x.org", True) for i in range(40)),
+    ]
+    assert sheets.knobs.calls["values.batchUpdate"] > 1 and sheets.knobs.calls["values.append"] > 1
+    assert sizes and max(sizes) <= 1_000
+    values = sheets.values(key, "Clients")
+    assert values[1:41] == [[f"r{i}@x.org", f"Renamed {i}", "Turin"] for i in range(40)]
+    assert values[41:] == [[f"n{i}@x.org", f"New {i}"] for i in range(40)]
+
+
+def test_a_refused_request_of_a_cut_write_fails_only_its_own_records(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": numbered_roster(10)})
+    connector = connect(sheets, key)
+    connector.max_payload_bytes = 350  # four one-cell rows a request
+    connector.find("Clients", "Email", ["r0@x.org"])
+    # Meanwhile someone shrinks the grid: the last row the connector saw is gone.
+    resize = {"sheetId": 0, "gridProperties": {"rowCount": 10}}
+    sheets.session().post(
+        f"https://sheets.googleapis.com/v4/spreadsheets/{key}:batchUpdate",
+        json={
+            "requests": [
+                {"updateSheetProperties": {"properties": resize, "fields": "gridProperties.rowCount"}}
+            ]
+        },
+    )
+    results = connector.write(
+        "Clients", [WriteOp(Op.UPDATE, {"City": "Paris"}, key=f"r{i}@x.org") for i in range(10)]
+    )
+    assert [r.ok for r in results] == [True] * 9 + [False]
+    # Three requests of four, four and two rows; only the last is refused and retried op by op.
+    assert sheets.knobs.calls["values.batchUpdate"] == 3 + 2
+    assert results[9].error is not None and results[9].error.code == "INVALID_ARGUMENT"
+    assert [row[2] for row in sheets.values(key, "Clients")[1:]] == ["Paris"] * 9
+
+
+def test_a_write_right_after_find_uses_finds_read(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    sheets.knobs.reset_counts()
+    found = connector.find("Clients", "Email", ["bob@x.org", "cy@x.org"])
+    ops = [
+        WriteOp(Op.UPDATE, {"City": "Milan"}, key=found["bob@x.org"]),
+        WriteOp(Op.CREATE, {"Email": "cy@x.org", "Name": "Cy"}, match=("Email", "cy@x.org")),
+    ]
+    assert all(r.ok for r in connector.write("Clients", ops))
+    assert sheets.knobs.calls == {"values.batchGet": 1, "values.batchUpdate": 1, "values.append": 1}
+    assert sheets.values(key, "Clients")[2:] == [["bob@x.org", "Bob", "Milan"], ["cy@x.org", "Cy"]]
+
+
+def test_finds_read_serves_one_write_only(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    connector.find("Clients", "Email", ["ann@x.org"])
+    connector.write("Clients", [WriteOp(Op.UPDATE, {"City": "Bergen"}, key="ann@x.org")])
+    sheets.knobs.reset_counts()
+    connector.write("Clients", [WriteOp(Op.UPDATE, {"City": "Milan"}, key="bob@x.org")])
+    assert sheets.knobs.calls["values.batchGet"] == 1
+
+
+def test_a_write_long_after_find_reads_the_sheet_again(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    now = [100.0]
+    connector.monotonic = lambda: now[0]
+    connector.find("Clients", "Email", ["ann@x.org"])
+    sheets.set_values(key, "Clients", (3, 0), [["cy@x.org", "Cy", "Nice"]])  # added after find read
+    now[0] += connector.table_reuse_seconds + 1
+    sheets.knobs.reset_counts()
+    op = WriteOp(Op.CREATE, {"Email": "cy@x.org", "City": "Lyon"}, match=("Email", "cy@x.org"))
+    assert connector.write("Clients", [op])[0].created is False
+    assert sheets.knobs.calls == {"values.batchGet": 1, "values.batchUpdate": 1}
+    assert sheets.values(key, "Clients")[3:] == [["cy@x.org", "Cy", "Lyon"]]
+
+
+def test_a_new_pass_forgets_what_find_read(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    connector.find("Clients", "Email", ["ann@x.org"])
+    connector.new_pass()
+    sheets.knobs.reset_counts()
+    connector.write("Clients", [WriteOp(Op.UPDATE, {"City": "Bergen"}, key="ann@x.org")])
+    assert sheets.knobs.calls["values.batchGet"] == 1
+
+
+def test_an_unchanged_sheet_reads_as_nothing_without_looking_at_its_rows(
+    sheets: SheetsSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    _, last = read_all(connector, "Clients")
+    monkeypatch.setattr(connector, "_scan", lambda *args: pytest.fail("the rows were scanned"))
+    sheets.knobs.reset_counts()
+    records, again = read_all(connector, "Clients", last.cursor)
+    assert records == [] and again.problems == []
+    assert again.cursor == last.cursor
+    assert sheets.knobs.calls == {"values.batchGet": 1}
+
+
+def test_a_change_after_an_unchanged_read_is_still_seen(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    _, last = read_all(connector, "Clients")
+    _, last = read_all(connector, "Clients", last.cursor)
+    sheets.set_values(key, "Clients", (2, 2), [["Naples"]])
+    records, _ = read_all(connector, "Clients", last.cursor)
+    assert [(r.key, r.fields["City"]) for r in records] == [("bob@x.org", "Naples")]
+
+
+def test_a_cursor_from_before_the_digest_still_reads_only_changes(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key)
+    _, last = read_all(connector, "Clients")
+    assert isinstance(last.cursor, dict)
+    old = {k: v for k, v in last.cursor.items() if k != "digest"}
+    records, again = read_all(connector, "Clients", old)
+    assert records == []
+    assert again.cursor == last.cursor
+
+
+def test_rows_settling_in_an_unchanged_sheet_are_handed_on_once_settled(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    connector = connect(sheets, key, settle_seconds=30)
+    now = [1000.0]
+    connector.clock = lambda: now[0]
+    _, last = read_all(connector, "Clients")  # first sight: both rows pending
+    now[0] += 10
+    records, last = read_all(connector, "Clients", last.cursor)
+    assert records == []
+    now[0] += 25  # 35 s since first seen, and the sheet never changed since
+    records, last = read_all(connector, "Clients", last.cursor)
+    assert [r.key for r in records] == ["ann@x.org", "bob@x.org"]
+    assert read_all(connector, "Clients", last.cursor)[0] == []

@@ -8,6 +8,7 @@ production ready, and it has no jitter).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -22,6 +23,7 @@ from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient, ParamsType
+from gspread.urls import SPREADSHEET_VALUES_BATCH_URL
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from connectors.sheets.settings import SheetsSettings
@@ -121,6 +123,11 @@ def api_message(error: APIError) -> tuple[str, str]:
         return str(body.get("status") or error.response.status_code), str(body.get("message", ""))
     except (ValueError, KeyError, TypeError):
         return str(error.response.status_code), error.response.reason or "error"
+
+
+def parse_value_ranges(body: bytes) -> list[dict[str, Any]]:
+    """The `valueRanges` of a values.batchGet response body."""
+    return list(json.loads(body).get("valueRanges", []))
 
 
 def build_session(settings: SheetsSettings) -> requests.Session:
@@ -243,14 +250,20 @@ class SheetsClient:
         return dict(result)
 
     def batch_get(self, ranges: list[str]) -> list[dict[str, Any]]:
+        return parse_value_ranges(self.batch_get_bytes(ranges))
+
+    def batch_get_bytes(self, ranges: list[str]) -> bytes:
+        """The values.batchGet response body as it came, so a reader can tell an unchanged sheet by a
+        hash of these bytes without the cost of parsing them."""
         params: ParamsType = {
             "valueRenderOption": "UNFORMATTED_VALUE",
             "dateTimeRenderOption": "FORMATTED_STRING",
+            "ranges": ranges,
         }
-        result = self.call(
-            "values.batchGet", False, lambda: self.http.values_batch_get(self.spreadsheet_id, ranges, params)
+        url = SPREADSHEET_VALUES_BATCH_URL % self.spreadsheet_id
+        return self.call(
+            "values.batchGet", False, lambda: self.http.request("get", url, params=params).content
         )
-        return list(result.get("valueRanges", []))
 
     def batch_update_values(self, data: list[dict[str, Any]], input_option: str) -> dict[str, Any]:
         body = {"valueInputOption": input_option, "data": data}

@@ -2,12 +2,15 @@
 
 Sheets has no change feed and no per-row edit times, so the cursor is the content hash of every row
 seen: a read (one `values.batchGet` per worksheet) hands on only rows that are new, changed or gone.
-A write makes at most one `values.batchUpdate` for updates and deletes and one `values.append` for new
-rows, whatever the number of records, because the per-minute quota, not bandwidth, is what runs out.
+A write makes one `values.batchUpdate` for updates and deletes and one `values.append` for new rows,
+whatever the number of records, because the per-minute quota, not bandwidth, is what runs out; only a
+payload past Google's recommended 2 MB is cut into more calls of that size.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import re
 import secrets
@@ -22,7 +25,7 @@ from gspread.exceptions import APIError
 from gspread.utils import absolute_range_name
 from pydantic import BaseModel
 
-from connectors.sheets.client import SheetsClient, api_message
+from connectors.sheets.client import SheetsClient, api_message, parse_value_ranges
 from connectors.sheets.settings import SYNCD_ID, SheetsSettings
 from connectors.sheets.table import SheetTable, cell_text, column_letter
 from syncd.cells import parse_edit_time, quote
@@ -39,12 +42,19 @@ from syncd.records import (
     StreamInfo,
     WriteOp,
     WriteResult,
+    canonical_json,
     content_hash,
     to_jsonable,
 )
 
 MAX_CELL_CHARS = 50_000
 MAX_CELLS = 10_000_000
+MAX_PAYLOAD_BYTES = 2_000_000
+"""Google's recommended largest request body; a bigger write is cut into requests of about this size."""
+TABLE_REUSE_SECONDS = 5.0
+"""How old a table read by find() may be for the next write() to the worksheet to use it instead of
+reading again: the same few seconds a write has always had between its own read and its update."""
+_ENVELOPE_BYTES = 200  # a request body's JSON around its ranges or rows, with room to spare
 _DELETED = "-"
 _FIRST_ROW = re.compile(r"![A-Z]+(\d+)")
 
@@ -59,12 +69,15 @@ class SheetCursor:
     rows: dict[str, str]
     pending: dict[str, tuple[str, float]] = field(default_factory=dict)
     problems: frozenset[str] = frozenset()
+    #: Hash of the whole values response this cursor was made from (see SheetsConnector._digest).
+    digest: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
             "pending": {k: [h, t] for k, (h, t) in self.pending.items()},
             "problems": sorted(self.problems),
+            "digest": self.digest,
         }
 
     @classmethod
@@ -77,11 +90,17 @@ class SheetCursor:
             for k, v in (cursor.get("pending") or {}).items()
             if isinstance(v, list) and len(v) == 2
         }
+        digest = cursor.get("digest")
         return cls(
             {str(k): str(v) for k, v in cursor["rows"].items()},
             pending,
             frozenset(map(str, cursor.get("problems") or [])),
+            digest if isinstance(digest, str) else None,
         )
+
+
+def _raw(row: list[Any]) -> str:
+    return json.dumps(row, ensure_ascii=False, default=str)
 
 
 def _failure(category: str, code: str, message: str) -> WriteResult:
@@ -106,6 +125,47 @@ def _resolve(base_dir: Path, path: Path | None) -> Path | None:
     return base_dir / path
 
 
+_RANGE_BYTES = 100  # one range's JSON besides its values: the A1 range, keys, brackets
+
+
+def _json_size(value: Any) -> int:
+    """Bytes `value` adds to a request body, serialised as requests does it (ASCII-escaped)."""
+    return len(json.dumps(value))
+
+
+def _runs(rows: Sequence[int]) -> Iterator[tuple[int, int]]:
+    """[start, end) index spans of `rows` (sorted) holding consecutive numbers."""
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or rows[i] != rows[i - 1] + 1:
+            yield start, i
+            start = i
+
+
+def _cut(sizes: Sequence[int], budget: int) -> list[tuple[int, int]]:
+    """[start, end) spans of consecutive items, each holding as many as fit in `budget` (at least one)."""
+    spans: list[tuple[int, int]] = []
+    start, total = 0, 0
+    for i, size in enumerate(sizes):
+        if i > start and total + size > budget:
+            spans.append((start, i))
+            start, total = i, 0
+        total += size
+    if sizes:
+        spans.append((start, len(sizes)))
+    return spans
+
+
+@dataclass
+class _Block:
+    """One range of a values.batchUpdate: its entry in the body, about how many bytes of JSON it
+    adds, and the cells it carries (none for a header), so a refused request can be retried op by op."""
+
+    entry: dict[str, Any]
+    size: int
+    cells: dict[tuple[int, int], JSONValue]
+
+
 @dataclass
 class _Plan:
     """What one write() will send: cell values by (data row, column), rows to append, results."""
@@ -119,12 +179,17 @@ class _Plan:
     new_rows: dict[str, list[JSONValue]] = field(default_factory=dict)
     new_row_ops: dict[str, list[int]] = field(default_factory=dict)
     results: list[WriteResult] = field(default_factory=list)
+    #: Rows by the text of a non-key column, for creates matched on it (see _column_index).
+    by_column: dict[int, dict[str, int]] = field(default_factory=dict)
 
 
 class SheetsConnector:
     """Streams are the worksheets of one spreadsheet, read and written through the Sheets API."""
 
     Settings: ClassVar[type[BaseModel]] = SheetsSettings
+    #: Ops the engine hands one write(): a write costs the same few calls for 1 row or 10,000, so
+    #: big batches are what save quota (the payload limit, not this number, bounds a request).
+    write_batch_size: ClassVar[int] = 10_000
 
     def __init__(
         self, name: str, settings: SheetsSettings, base_dir: Path, *, session: requests.Session | None = None
@@ -139,6 +204,11 @@ class SheetsConnector:
         )
         self.client = SheetsClient(self.settings, session, name=name)
         self.clock: Callable[[], float] = time.time
+        #: Ages the table find() read, for write() to use or re-read (never moved by wall-clock changes).
+        self.monotonic: Callable[[], float] = time.monotonic
+        self.max_payload_bytes = MAX_PAYLOAD_BYTES
+        self.table_reuse_seconds = TABLE_REUSE_SECONDS
+        self._found: dict[str, tuple[float, SheetTable]] = {}
         self._closed = False
 
     # --- the protocol -------------------------------------------------------------------------
@@ -162,8 +232,14 @@ class SheetsConnector:
         With `settle_seconds`, a row whose content changed is held back until it has kept the same
         content for that long (the pending hash and when it was first seen live in the cursor).
         """
+        self._found.pop(stream, None)  # assigning syncd ids below would make it stale
+        body = self._fetch(stream)
+        digest = self._digest(stream, body)
+        if self._unchanged(cursor, digest):
+            yield Batch(records=[], cursor=cursor)
+            return
         previous = SheetCursor.from_json(cursor)
-        table = self._load(stream)
+        table = self._parse(stream, body)
         if self.settings.keys.get(stream) == SYNCD_ID:
             table = self._assign_ids(stream, table)
         elif not table.has_key_column:
@@ -177,7 +253,7 @@ class SheetsConnector:
         fresh = [p for p in problems if content_hash([p.category, p.raw]) not in previous.problems]
         size = self.settings.batch_size
         items: list[Record | ReadProblem] = [*out, *fresh]
-        final = SheetCursor(rows, pending, frozenset(seen_problems)).to_json()
+        final = SheetCursor(rows, pending, frozenset(seen_problems), digest).to_json()
         for start in range(0, max(len(items), 1), size):
             chunk = items[start : start + size]
             yield Batch(
@@ -186,29 +262,70 @@ class SheetsConnector:
                 problems=[i for i in chunk if isinstance(i, ReadProblem)],
             )
 
+    def _digest(self, stream: str, body: bytes) -> str:
+        """A hash of the raw values response and of the settings that shape records from it.
+
+        Hashing the bytes as they came costs about a hundredth of parsing them and hashing every row
+        (12 ms against 2 s for 100k rows here), so an idle pass pays for the one call and little else.
+        Equal bytes mean equal cells; unequal bytes with equal cells only cost the full path.
+        """
+        shape = canonical_json(
+            [
+                1,  # the digest's own version: change it when what a read makes of the bytes changes
+                self.settings.header_row,
+                self.settings.keys.get(stream),
+                sorted(self.settings.formulas.get(stream, [])),
+            ]
+        )
+        h = hashlib.blake2b(shape.encode("utf-8"), digest_size=16)
+        h.update(body)
+        return h.hexdigest()
+
+    def _unchanged(self, cursor: Cursor | None, digest: str) -> bool:
+        """Whether `cursor` was made from these very values with nothing due to be handed on.
+
+        Rows waiting out the settle delay were hashed from these same values, so they only need the
+        full path once one of them has waited long enough; until then the cursor stays as it is.
+        """
+        if not isinstance(cursor, dict) or cursor.get("digest") != digest:
+            return False
+        if not isinstance(cursor.get("rows"), dict):
+            return False
+        pending = cursor.get("pending") or {}
+        if not pending:
+            return True
+        settle = self.settings.settle_seconds
+        if settle <= 0 or not isinstance(pending, dict):
+            return False
+        now = self.clock()
+        return all(
+            isinstance(seen, list) and len(seen) == 2 and now - float(seen[1]) < settle
+            for seen in pending.values()
+        )
+
     def _scan(
         self, stream: str, table: SheetTable
     ) -> tuple[dict[str, tuple[str, dict[str, JSONValue]]], list[ReadProblem]]:
         """Every keyed row as (content hash, fields), and the rows that cannot be records."""
         formulas = frozenset(self.settings.formulas.get(stream, []))
         current: dict[str, tuple[str, dict[str, JSONValue]]] = {}
-        first_place: dict[str, str] = {}
+        first_index: dict[str, int] = {}
         problems: list[ReadProblem] = []
         for index, row in enumerate(table.rows):
-            if table.is_blank(row):
+            key = table.key_of(row)  # a row with a key is not blank: the blank test is for the rest
+            if not key and table.is_blank(row):
                 continue
-            key = table.key_of(row)
-            raw = json.dumps(row, ensure_ascii=False, default=str)
             if not key:
                 message = f"the key column {table.key_column!r} is blank"
-                problems.append(ReadProblem("bad-input", message, raw, None, table.place(index)))
+                problems.append(ReadProblem("bad-input", message, _raw(row), None, table.place(index)))
             elif key in current:
-                message = f"{table.key_column} {key!r} is also the key of the row at {first_place[key]}"
-                problems.append(ReadProblem("duplicate", message, raw, key, table.place(index)))
+                first = table.place(first_index[key])
+                message = f"{table.key_column} {key!r} is also the key of the row at {first}"
+                problems.append(ReadProblem("duplicate", message, _raw(row), key, table.place(index)))
             else:
                 fields = table.fields_of(row, formulas)
                 current[key] = (row_hash(fields), fields)
-                first_place[key] = table.place(index)
+                first_index[key] = index
         return current, problems
 
     def _changes(
@@ -256,7 +373,9 @@ class SheetsConnector:
         """
         if not ops:
             return []
-        table = self._load(stream)
+        table = self._recent_table(stream)
+        if table is None:
+            table = self._load(stream)
         if not table.columns:  # an empty worksheet: the first write lays down the header
             table.key_column = self.settings.keys.get(stream) or next(
                 (op.match[0] for op in ops if op.match), ""
@@ -276,8 +395,14 @@ class SheetsConnector:
         return plan.results
 
     def find(self, stream: str, field_name: str, values: Collection[str]) -> dict[str, str]:
-        """{value: key} of the first row whose `field_name` holds each value, from one read."""
+        """{value: key} of the first row whose `field_name` holds each value, from one read.
+
+        The engine calls find() right before write() with the same batch, so the table is kept for
+        that write (see `_recent_table`): an initial sync then costs one read per batch, not two.
+        """
+        started = self.monotonic()
         table = self._load(stream)
+        self._found[stream] = (started, table)
         column = table.columns.get(field_name)
         wanted = {cell_text(v): v for v in values if cell_text(v)}
         found: dict[str, str] = {}
@@ -291,8 +416,13 @@ class SheetsConnector:
                     found[wanted[text]] = key
         return found
 
+    def new_pass(self) -> None:
+        """A new pass trusts no table read in an earlier one."""
+        self._found.clear()
+
     def close(self) -> None:
         """Closes the HTTP session; safe to call twice."""
+        self._found.clear()
         if not self._closed:
             self._closed = True
             self.client.close()
@@ -310,14 +440,32 @@ class SheetsConnector:
     # --- reading plumbing -----------------------------------------------------------------------
 
     def _load(self, stream: str) -> SheetTable:
+        return self._parse(stream, self._fetch(stream))
+
+    def _fetch(self, stream: str) -> bytes:
         try:
-            value_range = self.client.batch_get([absolute_range_name(stream)])[0]
+            return self.client.batch_get_bytes([absolute_range_name(stream)])
         except APIError as exc:
             status, message = api_message(exc)
             raise ConnectionDown(
                 f"worksheet {stream!r} of the spreadsheet cannot be read: {status}: {message}"
             ) from None
+
+    def _parse(self, stream: str, body: bytes) -> SheetTable:
+        value_range = parse_value_ranges(body)[0]
         return SheetTable.parse(stream, value_range, self.settings.header_row, self.settings.keys.get(stream))
+
+    def _recent_table(self, stream: str) -> SheetTable | None:
+        """The table find() read for this worksheet if it is fresh enough to write by; used once.
+
+        Rows are located by key in it, as in a table the write reads itself, and it is no older
+        than the gap a write has always had between its read and its update, so trusting it risks
+        nothing new. Older, it is dropped and the write reads again.
+        """
+        found = self._found.pop(stream, None)
+        if found is None or self.monotonic() - found[0] > self.table_reuse_seconds:
+            return None
+        return found[1]
 
     @staticmethod
     def _index(table: SheetTable) -> dict[str, int]:
@@ -352,11 +500,11 @@ class SheetsConnector:
                     row.append("")
                 row[column] = new_id
                 cells[(number, column)] = new_id
-        data = self._ranges(table, cells)
+        blocks = self._blocks(table, cells)
         if header is not None:
-            data.insert(0, header)
-        if data:
-            self.client.batch_update_values(data, "RAW")
+            blocks.insert(0, _Block(header, _RANGE_BYTES, {}))
+        for request in self._requests(blocks):
+            self.client.batch_update_values([block.entry for block in request], "RAW")
         return table
 
     def _hide_column(self, stream: str, column: int) -> dict[str, Any]:
@@ -433,13 +581,13 @@ class SheetsConnector:
                 )
             self._set_fields(stream, table, plan, number, row, op.fields)
             return WriteResult(ok=True, key=op.key)
-        row = self._match(table, index, op)
+        row = self._match(table, index, plan, op)
         if row is not None:
             self._set_fields(stream, table, plan, number, row, op.fields)
             return WriteResult(ok=True, key=table.key_of(table.rows[row]))
         return self._plan_new_row(stream, table, plan, number, op)
 
-    def _match(self, table: SheetTable, index: dict[str, int], op: WriteOp) -> int | None:
+    def _match(self, table: SheetTable, index: dict[str, int], plan: _Plan, op: WriteOp) -> int | None:
         if op.key and op.key in index:
             return index[op.key]
         if op.match is not None:
@@ -447,13 +595,25 @@ class SheetsConnector:
             if name == table.key_column:
                 return index.get(cell_text(value))
             column = table.columns.get(name)
-            if column is not None:
-                wanted = cell_text(value)
-                for number, row in enumerate(table.rows):
-                    if wanted and cell_text(table.cell(row, column)) == wanted:
-                        return number
+            wanted = cell_text(value)
+            if column is not None and wanted:
+                found = self._column_index(table, plan, column).get(wanted)
+                if found is not None:
+                    return found
         key = cell_text(op.fields.get(table.key_column))
         return index.get(key) if key else None
+
+    @staticmethod
+    def _column_index(table: SheetTable, plan: _Plan, column: int) -> dict[str, int]:
+        """The first row holding each text of `column`, built once per write: scanning the sheet for
+        every create matched on a non-key column made a 10,000-op write cost 10,000 scans."""
+        index = plan.by_column.get(column)
+        if index is None:
+            index = {}
+            for number, row in enumerate(table.rows):
+                index.setdefault(cell_text(table.cell(row, column)), number)
+            plan.by_column[column] = index
+        return index
 
     def _plan_new_row(
         self, stream: str, table: SheetTable, plan: _Plan, number: int, op: WriteOp
@@ -528,93 +688,96 @@ class SheetsConnector:
             return value.startswith("=")
         return name in self.settings.dates.get(stream, [])
 
-    @staticmethod
-    def _ranges(table: SheetTable, cells: Mapping[tuple[int, int], JSONValue]) -> list[dict[str, Any]]:
+    def _blocks(self, table: SheetTable, cells: Mapping[tuple[int, int], JSONValue]) -> list[_Block]:
         """Few ranges for many cells: each run of neighbouring rows becomes one block, `null` where a
-        cell is left as it is (the API skips null), so untouched cells keep their content."""
-        rows = sorted({r for r, _ in cells})
-        data: list[dict[str, Any]] = []
-        run: list[int] = []
-        for row in [*rows, None]:
-            if row is not None and (not run or row == run[-1] + 1):
-                run.append(row)
-                continue
-            if run:
-                cols = [c for (r, c) in cells if run[0] <= r <= run[-1]]
-                first, last = min(cols), max(cols)
-                values = [[cells.get((r, c)) for c in range(first, last + 1)] for r in run]
-                data.append(
-                    {
-                        "range": table.range_a1(
-                            table.sheet_row(run[0]), table.sheet_row(run[-1]), first, last
-                        ),
-                        "values": values,
-                    }
-                )
-            run = [row] if row is not None else []
-        return data
+        cell is left as it is (the API skips null), so untouched cells keep their content. A run too
+        big for one request is cut between rows."""
+        columns: dict[int, list[int]] = {}
+        for row, column in cells:
+            columns.setdefault(row, []).append(column)
+        rows = sorted(columns)
+        budget = self.max_payload_bytes - _ENVELOPE_BYTES - _RANGE_BYTES
+        blocks: list[_Block] = []
+        for run_start, run_end in _runs(rows):
+            run = rows[run_start:run_end]
+            first = min(min(columns[r]) for r in run)
+            last = max(max(columns[r]) for r in run)
+            lines = [[cells.get((r, c)) for c in range(first, last + 1)] for r in run]
+            sizes = [_json_size(line) + 2 for line in lines]
+            for a, b in _cut(sizes, budget):
+                a1 = table.range_a1(table.sheet_row(run[a]), table.sheet_row(run[b - 1]), first, last)
+                own = {(r, c): cells[(r, c)] for r in run[a:b] for c in columns[r]}
+                entry = {"range": a1, "values": lines[a:b]}
+                blocks.append(_Block(entry, sum(sizes[a:b]) + _RANGE_BYTES, own))
+        return blocks
+
+    def _requests(self, blocks: list[_Block]) -> list[list[_Block]]:
+        """Consecutive blocks grouped into as few requests as keep each under the payload limit."""
+        budget = self.max_payload_bytes - _ENVELOPE_BYTES
+        return [blocks[a:b] for a, b in _cut([block.size for block in blocks], budget)]
 
     def _send(
         self, stream: str, table: SheetTable, plan: _Plan, ops: Sequence[WriteOp], added: list[str]
     ) -> None:
-        header: list[dict[str, Any]] = []
+        header: list[_Block] = []
         if added:
             first = len(table.headers) - len(added)
             self._grow_columns(stream, table, len(table.headers))
-            header = [
-                {
-                    "range": table.range_a1(
-                        table.header_row, table.header_row, first, len(table.headers) - 1
-                    ),
-                    "values": [added],
-                }
-            ]
-        data = [*header, *self._ranges(table, plan.cells)]
-        if data:
-            try:
-                self.client.batch_update_values(data, "RAW")
-            except APIError:
-                self._send_one_by_one(table, plan, plan.cells, "RAW")
+            a1 = table.range_a1(table.header_row, table.header_row, first, len(table.headers) - 1)
+            header = [_Block({"range": a1, "values": [added]}, _json_size(added) + _RANGE_BYTES, {})]
+        self._update(table, plan, [*header, *self._blocks(table, plan.cells)], "RAW")
         if plan.new_rows:
             self._append(table, plan)
         if plan.typed_cells:
+            self._update(table, plan, self._blocks(table, plan.typed_cells), "USER_ENTERED")
+
+    def _update(self, table: SheetTable, plan: _Plan, blocks: list[_Block], option: str) -> None:
+        """One values.batchUpdate per payload-sized group of blocks (one for all but huge writes)."""
+        for group in self._requests(blocks):
             try:
-                self.client.batch_update_values(self._ranges(table, plan.typed_cells), "USER_ENTERED")
+                self.client.batch_update_values([block.entry for block in group], option)
             except APIError:
-                self._send_one_by_one(table, plan, plan.typed_cells, "USER_ENTERED")
+                self._send_one_by_one(table, plan, group, option)
 
     def _append(self, table: SheetTable, plan: _Plan) -> None:
-        """One values.append for every new row; their typed cells join the USER_ENTERED call after it."""
+        """One values.append for every new row (more only past the payload limit); their typed cells
+        join the USER_ENTERED call after it."""
         last = column_letter(max(len(table.headers) - 1, 0))
         target = absolute_range_name(table.title, f"A{table.header_row}:{last}")
+        keys = list(plan.new_rows)
         rows = [[v if v is not None else "" for v in r] for r in plan.new_rows.values()]
-        try:
-            answer = self.client.append(target, rows)
-        except APIError as exc:
-            status, message = api_message(exc)
-            for numbers in plan.new_row_ops.values():
-                for number in numbers:
-                    plan.results[number] = _failure("validation", status, message)
-            return
-        m = _FIRST_ROW.search(str(answer.get("updates", {}).get("updatedRange", "")))
-        if m is None:
-            return
-        first = int(m.group(1)) - table.header_row - 1
-        for offset, key in enumerate(plan.new_rows):
-            for column, value in plan.typed_new.get(key, {}).items():
-                plan.typed_cells[(first + offset, column)] = value
-                plan.owners[(first + offset, column)] = plan.new_row_ops[key][-1]
+        budget = self.max_payload_bytes - _ENVELOPE_BYTES
+        for a, b in _cut([_json_size(row) + 2 for row in rows], budget):
+            try:
+                answer = self.client.append(target, rows[a:b])
+            except APIError as exc:
+                status, message = api_message(exc)
+                for key in keys[a:b]:
+                    for number in plan.new_row_ops[key]:
+                        plan.results[number] = _failure("validation", status, message)
+                continue
+            m = _FIRST_ROW.search(str(answer.get("updates", {}).get("updatedRange", "")))
+            if m is None:
+                continue
+            first = int(m.group(1)) - table.header_row - 1
+            for offset, key in enumerate(keys[a:b]):
+                for column, value in plan.typed_new.get(key, {}).items():
+                    plan.typed_cells[(first + offset, column)] = value
+                    plan.owners[(first + offset, column)] = plan.new_row_ops[key][-1]
 
-    def _send_one_by_one(
-        self, table: SheetTable, plan: _Plan, cells: Mapping[tuple[int, int], JSONValue], option: str
-    ) -> None:
-        """The combined call was refused: send each op's cells alone so one bad record fails alone."""
+    def _send_one_by_one(self, table: SheetTable, plan: _Plan, group: list[_Block], option: str) -> None:
+        """A request was refused: send each op's cells alone so one bad record fails alone."""
         by_op: dict[int, dict[tuple[int, int], JSONValue]] = {}
-        for place, value in cells.items():
-            by_op.setdefault(plan.owners[place], {})[place] = value
+        for block in group:
+            if not block.cells:  # the header of new columns; if refused alone, the next read says so
+                with contextlib.suppress(APIError):
+                    self.client.batch_update_values([block.entry], option)
+            for place, value in block.cells.items():
+                by_op.setdefault(plan.owners[place], {})[place] = value
         for number, own in by_op.items():
             try:
-                self.client.batch_update_values(self._ranges(table, own), option)
+                for request in self._requests(self._blocks(table, own)):
+                    self.client.batch_update_values([block.entry for block in request], option)
             except APIError as exc:
                 status, message = api_message(exc)
                 plan.results[number] = _failure("validation", status, message)
