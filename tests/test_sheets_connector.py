@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from connectors.sheets import SheetsConnector, SheetsSettings
+from connectors.sheets.connector import row_hash
 from connectors.sheets.settings import SYNCD_ID
 from syncd.errors import BudgetExhausted, ConfigError
 from syncd.records import (
@@ -22,6 +23,7 @@ from syncd.records import (
     Record,
     Telemetry,
     WriteOp,
+    content_hash,
     preferred_write_batch,
     set_telemetry,
     telemetry,
@@ -617,3 +619,8 @@ def test_rows_settling_in_an_unchanged_sheet_are_handed_on_once_settled(sheets: 
     records, last = read_all(connector, "Clients", last.cursor)
     assert [r.key for r in records] == ["ann@x.org", "bob@x.org"]
     assert read_all(connector, "Clients", last.cursor)[0] == []
+
+
+def test_row_hashes_are_the_content_hashes_cursors_already_hold() -> None:
+    fields = {"Name": "Zoë «x»", "Count": 3, "Price": 1.5, "Active": True, "Tags": ["a"], "Blank": None}
+    assert row_hash(fields) == content_hash({k: v for k, v in fields.items() if v is not None})
