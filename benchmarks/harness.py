@@ -109,7 +109,18 @@ def machine() -> dict[str, Any]:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size (Linux reports kilobytes)."""
+    """This process's peak resident set size since it started its program, in MB.
+
+    Linux's `VmHWM` (the high-water mark of this address space), not getrusage's ru_maxrss: the
+    latter survives fork and exec, so a child spawned by a big parent would report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -527,7 +527,7 @@ class SyncPass:
             except RecordError as exc:
                 failures.append((rec, exc, SOURCE))
         unlinked = [(rec, vals) for rec, vals in mapped if rec.key not in links]
-        found = {} if self._creates_upsert() else self._find_targets(unlinked)
+        found = {} if not unlinked or self._creates_upsert() else self._find_targets(unlinked)
         for rec, vals in mapped:
             link = links.get(rec.key)
             try:

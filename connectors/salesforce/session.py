@@ -9,9 +9,11 @@ allowance that people and other integrations share.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import jwt
@@ -73,6 +75,8 @@ class OrgSession:
         self.connection = connection
         self.settings = settings
         self.http = requests.Session()
+        self.server_time: datetime | None = None  # Salesforce's clock at its latest answer
+        self.http.hooks["response"].append(self._note_server_time)
         adapter = _DefaultTimeout(settings.timeout_seconds)
         self.http.mount("https://", adapter)
         self.http.mount("http://", adapter)
@@ -213,6 +217,11 @@ class OrgSession:
         telemetry().budget(self.connection, "daily_api_requests", float(limit - used), float(limit))
 
     # --- calls ----------------------------------------------------------------------------------
+
+    def _note_server_time(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Remember the Date header: read windows are placed on Salesforce's clock, never on ours."""
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            self.server_time = parsedate_to_datetime(response.headers["Date"])
 
     def call(self, operation: str, fn: Callable[[Salesforce], T]) -> T:
         """`fn(sf)` with retries for transient failures and one session renewal; errors mapped to syncd's kinds.

@@ -358,3 +358,35 @@ def test_get_deleted_is_asked_at_most_once_per_interval_not_on_every_read(
     assert org.knobs.calls["deleted"] == 0
     list(connect(hard_deletes_every_seconds=60).read("Account", cursor))
     assert org.knobs.calls["deleted"] == 1
+
+
+def records_and_cursor(connector: SalesforceConnector, cursor: Any) -> tuple[list[str], Any]:
+    batches = list(connector.read("Account", cursor))
+    return [r.fields["Name"] for b in batches for r in b.records], batches[-1].cursor
+
+
+def test_a_quiet_org_is_not_read_again_for_the_overlap_once_a_read_found_nothing_new(
+    org: SalesforceSandbox, connect: Factory
+) -> None:
+    connector = connect(overlap_seconds=60)
+    org.insert("Account", {"Name": "Acme"})
+    _, first = records_and_cursor(connector, None)
+    names, second = records_and_cursor(connector, first)
+    assert names == [] and second.get("checked")  # the overlap's versions came back once, as seen
+    names, third = records_and_cursor(connector, second)
+    assert names == [] and third == second  # nothing to store: an idle pass writes no cursor
+
+
+def test_a_late_commit_inside_the_overlap_of_a_quiet_read_is_still_read(
+    org: SalesforceSandbox, connect: Factory
+) -> None:
+    connector = connect(overlap_seconds=60)
+    org.insert("Account", {"Name": "Acme"})
+    _, first = records_and_cursor(connector, None)
+    _, quiet = records_and_cursor(connector, first)
+    late = soql_datetime(
+        datetime.fromisoformat(quiet["checked"].replace("Z", "+00:00")) - timedelta(seconds=30)
+    )
+    org.insert("Account", {"Name": "Late Ltd"}, system_modstamp=late)
+    names, _ = records_and_cursor(connector, quiet)
+    assert names == ["Late Ltd"]
