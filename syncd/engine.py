@@ -91,10 +91,6 @@ def same(a: Any, b: Any) -> bool:
     return bool(a == b or norm(a) == norm(b))
 
 
-def values_hash(values: Mapping[str, Any]) -> str:
-    return content_hash({k: norm(v) for k, v in values.items()})
-
-
 @dataclass
 class Change:
     """One planned write, kept for the dry-run report and the outbox."""
@@ -1196,16 +1192,15 @@ class SyncPass:
     def _save_link(
         self, source_key: str, target_key: str, base: dict[str, JSONValue], match_value: str | None
     ) -> None:
-        h = values_hash(base)
         generation = self._generation.get(source_key, self._link_generation.get(source_key, 0))
         self.journal.save_link(
             self.m.name,
             source_key,
             target_key,
             base,
-            h,
-            h,
-            h,
+            None,  # the journal hashes the JSON it stores: one encoding of the base, not two
+            None,
+            None,
             match_value,
             generation=generation,
             period=self.period,
@@ -1322,8 +1317,7 @@ def resolve_conflict(project: Project, journal: Journal, conflict_id: int, take:
         )
     base = {**link.base, **values}
     with journal.tx():
-        h = values_hash(base)
-        journal.save_link(m.name, link.source_key, link.target_key, base, h, h, h, link.match_value)
+        journal.save_link(m.name, link.source_key, link.target_key, base, None, None, None, link.match_value)
         journal.resolve_conflict(conflict_id, f"took {take}")
     other = TARGET if take == SOURCE else SOURCE
     return f"conflict {conflict_id}: wrote the {take}'s {', '.join(values)} to the {other}"

@@ -12,6 +12,7 @@ cursor in one of them; that is what "the cursor never moves past an unrecorded o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -182,6 +183,10 @@ class Journal:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._depth = 0
+        # Link rows saved inside a transaction wait here and go to SQLite together (executemany) before
+        # any other statement runs and before COMMIT: a first pass saves one link per record.
+        self._pending_links: list[tuple[Any, ...]] = []
+        self._open_letters: dict[str, bool] = {}  # mapping -> has open dead letters (this transaction)
         if str(path) != ":memory:" and not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
@@ -228,11 +233,14 @@ class Journal:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
                 self._depth = 1
+                self._open_letters.clear()
                 try:
                     yield
+                    self._flush_links()
                     self.conn.execute("COMMIT")
                 finally:
                     self._depth = 0
+                    self._pending_links.clear()
                     if self.conn.in_transaction:  # SQLite may have rolled back already (disk full)
                         self.conn.execute("ROLLBACK")
             except sqlite3.OperationalError as exc:
@@ -251,13 +259,20 @@ class Journal:
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
+            self._flush_links()
             cur = self.conn.execute(sql, params)
             names = [d[0] for d in cur.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def _exec(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._lock:
+            self._flush_links()
             return self.conn.execute(sql, params)
+
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        with self._lock:
+            self._flush_links()
+            return self.conn.executemany(sql, rows)
 
     @property
     def version(self) -> int:
@@ -371,7 +386,7 @@ class Journal:
         source_key: str,
         target_key: str,
         base: dict[str, JSONValue],
-        base_hash: str,
+        base_hash: str | None,
         source_hash: str | None,
         target_hash: str | None,
         match_value: str | None,
@@ -379,34 +394,55 @@ class Journal:
         generation: int = 0,
         period: str = "",
     ) -> None:
-        # A target key is linked to one source key; a re-created source record takes the link over.
-        self._exec(
-            "DELETE FROM links WHERE mapping = ? AND target_key = ? AND source_key != ?",
-            (mapping, target_key, source_key),
+        base_json = canonical_json(base)
+        if base_hash is None:  # "the hash of what is stored", for every hash not given
+            base_hash = hashlib.blake2b(base_json.encode("utf-8"), digest_size=16).hexdigest()
+            source_hash, target_hash = source_hash or base_hash, target_hash or base_hash
+        row = (
+            mapping,
+            source_key,
+            target_key,
+            base_json,
+            base_hash,
+            source_hash,
+            target_hash,
+            state,
+            now(),
+            match_value,
+            generation,
+            period,
         )
-        self._exec(
-            """INSERT INTO links (mapping, source_key, target_key, base, base_hash, source_hash, target_hash,
+        with self._lock:
+            self._pending_links.append(row)
+            if not self._depth:
+                self._flush_links()
+
+    _UNLINK_TARGET = "DELETE FROM links WHERE mapping = ? AND target_key = ? AND source_key != ?"
+    _UPSERT_LINK = """INSERT INTO links (mapping, source_key, target_key, base, base_hash, source_hash, target_hash,
                                   state, updated_at, match_value, generation, period)
                VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT(mapping, source_key) DO UPDATE SET target_key=excluded.target_key, base=excluded.base,
                base_hash=excluded.base_hash, source_hash=excluded.source_hash, target_hash=excluded.target_hash,
                state=excluded.state, updated_at=excluded.updated_at, match_value=excluded.match_value,
-               generation=excluded.generation, period=excluded.period""",
-            (
-                mapping,
-                source_key,
-                target_key,
-                canonical_json(base),
-                base_hash,
-                source_hash,
-                target_hash,
-                state,
-                now(),
-                match_value,
-                generation,
-                period,
-            ),
-        )
+               generation=excluded.generation, period=excluded.period"""
+
+    def _flush_links(self) -> None:
+        """Write the waiting link rows: as one batch when their target keys differ, else one by one.
+
+        A target key is linked to one source key; a re-created source record takes the link over
+        (the DELETE). Done for all rows first, then all upserts, the result equals row by row as
+        long as no two rows name the same target, which is when the order would matter.
+        """
+        rows, self._pending_links = self._pending_links, []
+        if not rows:
+            return
+        if len({(r[0], r[2]) for r in rows}) == len(rows):
+            self.conn.executemany(self._UNLINK_TARGET, [(r[0], r[2], r[1]) for r in rows])
+            self.conn.executemany(self._UPSERT_LINK, rows)
+            return
+        for r in rows:
+            self.conn.execute(self._UNLINK_TARGET, (r[0], r[2], r[1]))
+            self.conn.execute(self._UPSERT_LINK, r)
 
     def set_link_state(self, mapping: str, source_key: str, state: str) -> None:
         self._exec(
@@ -458,30 +494,40 @@ class Journal:
     def add_outbox(
         self, run_id: int, mapping: str, side: str, stream: str, entries: Sequence[dict[str, Any]]
     ) -> list[int]:
-        ids = []
-        for e in entries:
-            cur = self._exec(
+        """Insert the entries in one statement; their ids, in order.
+
+        Inside one transaction nothing else inserts into the outbox, and SQLite gives an INTEGER
+        PRIMARY KEY the next value after the largest, so the ids are the last one's predecessors.
+        """
+        if not entries:
+            return []
+        stamp = now()
+        with self._lock:
+            self._executemany(
                 """INSERT INTO outbox (run_id, mapping, side, stream, op, source_key, target_key, fields,
                                        idempotency_key, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)""",
-                (
-                    run_id,
-                    mapping,
-                    side,
-                    stream,
-                    e["op"],
-                    e.get("source_key"),
-                    e.get("target_key"),
-                    canonical_json(e["fields"]),
-                    e["idempotency_key"],
-                    now(),
-                ),
+                [
+                    (
+                        run_id,
+                        mapping,
+                        side,
+                        stream,
+                        e["op"],
+                        e.get("source_key"),
+                        e.get("target_key"),
+                        canonical_json(e["fields"]),
+                        e["idempotency_key"],
+                        stamp,
+                    )
+                    for e in entries
+                ],
             )
-            ids.append(int(cur.lastrowid or 0))
-        return ids
+            last = int(self.conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        return list(range(last - len(entries) + 1, last + 1))
 
     def finish_outbox(self, ids: Sequence[int], state: str = "done") -> None:
         stamp = now()
-        self.conn.executemany(
+        self._executemany(
             "UPDATE outbox SET state = ?, done_at = ? WHERE id = ?", [(state, stamp, i) for i in ids]
         )
 
@@ -508,6 +554,7 @@ class Journal:
     ) -> None:
         """Record (or refresh) the open dead letter of one record: one open letter per record and side."""
         stamp = now()
+        self._open_letters[mapping] = True
         existing = []
         if record_key is not None:
             existing = self._rows(
@@ -542,11 +589,26 @@ class Journal:
             )
 
     def resolve_dead_letters(self, mapping: str, side: str, keys: Iterable[str]) -> None:
-        self.conn.executemany(
+        """Mark the open letters of these records resolved (their write succeeded).
+
+        Called for every record written, so it first asks once per transaction whether the mapping
+        has any open letter at all: usually it has none, and then there is nothing to update.
+        """
+        if self._depth and not self._has_open_letters(mapping):
+            return
+        self._executemany(
             "UPDATE dead_letters SET state = 'resolved', last_seen = ? WHERE mapping = ? AND side = ? "
             "AND record_key = ? AND state = 'open'",
             [(now(), mapping, side, k) for k in keys],
         )
+
+    def _has_open_letters(self, mapping: str) -> bool:
+        if mapping not in self._open_letters:
+            rows = self._rows(
+                "SELECT 1 AS x FROM dead_letters WHERE mapping = ? AND state = 'open' LIMIT 1", (mapping,)
+            )
+            self._open_letters[mapping] = bool(rows)
+        return self._open_letters[mapping]
 
     def dead_letters(
         self,
@@ -668,7 +730,7 @@ class Journal:
         self, run_id: int, mapping: str, events: Sequence[tuple[str, str, str | None, str | None, Any]]
     ) -> None:
         stamp = now()
-        self.conn.executemany(
+        self._executemany(
             "INSERT INTO events (ts, run_id, mapping, action, side, source_key, target_key, fields) "
             "VALUES (?,?,?,?,?,?,?,?)",
             [

@@ -210,10 +210,15 @@ class Watcher(Protocol):
     def watch(self, stream: str, stop: Event) -> Iterator[None]: ...
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
 def to_jsonable(value: Any) -> JSONValue:
     """Plain JSON values for what systems hand us (dates, decimals), so hashes are stable."""
     if value is None or isinstance(value, bool | int | str):
         return value
+    if type(value) is dict and all(type(v) in _PLAIN and type(k) is str for k, v in value.items()):
+        return value  # the common case, a flat record of text and numbers: nothing to convert
     if isinstance(value, float):
         return int(value) if value.is_integer() else value
     if isinstance(value, Decimal):
