@@ -295,12 +295,16 @@ class SalesforceConnector:
                     state.remember(stamp, record_id, overlap)
                 state.prune(overlap)
                 yield Batch(records, state.to_json())
-        if seen_before and not new and queried_at is not None and overlap > 0:
-            # Only versions already handed on came back: the window may start at this read's time, so
-            # a quiet org is not read again in full for the overlap. Written once, then reads are empty.
-            state.checked = soql_datetime(queried_at)
-            state.prune(overlap)
-            yield Batch([], state.to_json())
+        if (seen_before or new) and queried_at is not None and overlap > 0:
+            # Every version committed before this query was visible to it and has now been handed on,
+            # so the next window may start at the query's time (less the overlap, for late commits)
+            # rather than at the newest version: a quiet org is not read again for the overlap on every
+            # pass. A read that returned nothing changes nothing, so an idle pass stores no cursor.
+            checked = soql_datetime(queried_at)
+            if checked != state.checked:
+                state.checked = checked
+                state.prune(overlap)
+                yield Batch([], state.to_json())
         yield from self._hard_deletes(stream, state, started)
 
     def _record(self, row: dict[str, Any]) -> Record:

@@ -368,24 +368,28 @@ def records_and_cursor(connector: SalesforceConnector, cursor: Any) -> tuple[lis
 def test_a_quiet_org_is_not_read_again_for_the_overlap_once_a_read_found_nothing_new(
     org: SalesforceSandbox, connect: Factory
 ) -> None:
-    connector = connect(overlap_seconds=60)
-    org.insert("Account", {"Name": "Acme"})
+    connector = connect(overlap_seconds=10)
+    org.insert(
+        "Account", {"Name": "Acme"}, system_modstamp=soql_datetime(datetime.now(UTC) - timedelta(seconds=30))
+    )
     _, first = records_and_cursor(connector, None)
     names, second = records_and_cursor(connector, first)
-    assert names == [] and second.get("checked")  # the overlap's versions came back once, as seen
+    assert names == [] and second.get("checked")  # the overlap came back once, already seen
     names, third = records_and_cursor(connector, second)
-    assert names == [] and third == second  # nothing to store: an idle pass writes no cursor
+    assert names == [] and third == second  # nothing came back: an idle pass stores no cursor
 
 
 def test_a_late_commit_inside_the_overlap_of_a_quiet_read_is_still_read(
     org: SalesforceSandbox, connect: Factory
 ) -> None:
-    connector = connect(overlap_seconds=60)
-    org.insert("Account", {"Name": "Acme"})
+    connector = connect(overlap_seconds=10)
+    org.insert(
+        "Account", {"Name": "Acme"}, system_modstamp=soql_datetime(datetime.now(UTC) - timedelta(seconds=30))
+    )
     _, first = records_and_cursor(connector, None)
     _, quiet = records_and_cursor(connector, first)
     late = soql_datetime(
-        datetime.fromisoformat(quiet["checked"].replace("Z", "+00:00")) - timedelta(seconds=30)
+        datetime.fromisoformat(quiet["checked"].replace("Z", "+00:00")) - timedelta(seconds=5)
     )
     org.insert("Account", {"Name": "Late Ltd"}, system_modstamp=late)
     names, _ = records_and_cursor(connector, quiet)
