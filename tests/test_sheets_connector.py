@@ -624,3 +624,54 @@ def test_rows_settling_in_an_unchanged_sheet_are_handed_on_once_settled(sheets: 
 def test_row_hashes_are_the_content_hashes_cursors_already_hold() -> None:
     fields = {"Name": "Zoë «x»", "Count": 3, "Price": 1.5, "Active": True, "Tags": ["a"], "Blank": None}
     assert row_hash(fields) == content_hash({k: v for k, v in fields.items() if v is not None})
+
+
+def creates(first: int, count: int) -> list[WriteOp]:
+    return [
+        WriteOp(Op.CREATE, {"Email": f"n{i}@x.org", "Name": f"N{i}"}, match=("Email", f"n{i}@x.org"))
+        for i in range(first, first + count)
+    ]
+
+
+def test_batches_of_a_pass_that_only_append_read_the_sheet_once(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": numbered_roster(10)})
+    connector = connect(sheets, key)
+    connector.new_pass()
+    sheets.knobs.reset_counts()
+    for first in (0, 5, 10):
+        emails = [f"n{i}@x.org" for i in range(first, first + 5)]
+        assert connector.find("Clients", "Email", emails) == {}
+        assert all(r.ok for r in connector.write("Clients", creates(first, 5)))
+    assert sheets.knobs.calls == {"values.batchGet": 1, "values.append": 3}
+    assert [row[0] for row in sheets.values(key, "Clients")[11:]] == [f"n{i}@x.org" for i in range(15)]
+
+
+def test_a_key_appended_by_an_earlier_batch_is_found_not_appended_twice(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": numbered_roster(3)})
+    connector = connect(sheets, key)
+    connector.write("Clients", creates(0, 2))
+    assert connector.find("Clients", "Email", ["n1@x.org"]) == {"n1@x.org": "n1@x.org"}
+
+
+def test_a_batch_that_updates_after_appends_reads_the_sheet_again(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": numbered_roster(3)})
+    connector = connect(sheets, key)
+    connector.write("Clients", creates(0, 2))
+    sheets.set_values(
+        key, "Clients", (1, 0), [["moved@x.org", "Someone", "Leeds"]]
+    )  # a person edits meanwhile
+    sheets.knobs.reset_counts()
+    results = connector.write("Clients", [WriteOp(Op.UPDATE, {"City": "York"}, key="r1@x.org")])
+    assert all(r.ok for r in results)
+    assert sheets.knobs.calls["values.batchGet"] == 1
+    assert [row[2] for row in sheets.values(key, "Clients") if row[0] == "r1@x.org"] == ["York"]
+
+
+def test_a_new_pass_reads_the_sheet_again_after_appends(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": numbered_roster(3)})
+    connector = connect(sheets, key)
+    connector.write("Clients", creates(0, 2))
+    connector.new_pass()
+    sheets.knobs.reset_counts()
+    connector.find("Clients", "Email", ["n9@x.org"])
+    assert sheets.knobs.calls == {"values.batchGet": 1}

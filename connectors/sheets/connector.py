@@ -216,6 +216,9 @@ class SheetsConnector:
         self.max_payload_bytes = MAX_PAYLOAD_BYTES
         self.table_reuse_seconds = TABLE_REUSE_SECONDS
         self._found: dict[str, tuple[float, SheetTable]] = {}
+        # After a write that only appended: the table it wrote, with its new rows, for the next
+        # find/write of this pass (see `_continued`).
+        self._appended: dict[str, SheetTable] = {}
         self._closed = False
 
     # --- the protocol -------------------------------------------------------------------------
@@ -240,6 +243,7 @@ class SheetsConnector:
         content for that long (the pending hash and when it was first seen live in the cursor).
         """
         self._found.pop(stream, None)  # assigning syncd ids below would make it stale
+        self._appended.pop(stream, None)
         body = self._fetch(stream)
         digest = self._digest(stream, body)
         if self._unchanged(cursor, digest):
@@ -381,7 +385,11 @@ class SheetsConnector:
         """
         if not ops:
             return []
-        table = self._recent_table(stream)
+        table = self._recent_table(stream) or self._appended.get(stream)
+        continued = table is not None and table is self._appended.get(stream)
+        self._appended.pop(stream, None)
+        if table is not None and continued and not self._appends_only(table, ops):
+            table = None  # this write touches existing rows: locate them in a fresh read
         if table is None:
             table = self._load(stream)
         if not table.columns:  # an empty worksheet: the first write lays down the header
@@ -400,7 +408,34 @@ class SheetsConnector:
             self._plan_op(stream, table, index, plan, number, op) for number, op in enumerate(ops)
         ]
         self._send(stream, table, plan, ops, added)
+        if plan.new_rows and not plan.cells and not plan.typed_cells and not added:
+            self._keep_appended(stream, table, plan)
         return plan.results
+
+    def _appends_only(self, table: SheetTable, ops: Sequence[WriteOp]) -> bool:
+        """Whether every op creates a row whose key is not in `table` (so no row position is needed)."""
+        index = self._index(table)
+        probe = _Plan()  # one plan, so a match on a non-key column builds its index once
+        return all(
+            op.op is Op.CREATE
+            and (op.key is None or op.key not in index)
+            and self._match(table, index, probe, op) is None
+            for op in ops
+        )
+
+    def _keep_appended(self, stream: str, table: SheetTable, plan: _Plan) -> None:
+        """Keep the table this append-only write used, with the rows it appended, for the pass's next batch.
+
+        An initial sync of 100,000 rows is ten write batches; reading the whole sheet before each
+        one costs ten reads of a growing sheet. values.append places rows after the table whatever
+        its length, so a batch that again only appends new keys needs no fresher read; one that
+        touches existing rows reads again (see `write`). A failed append keeps nothing.
+        """
+        if any(not r.ok for r in plan.results):
+            return
+        for row in plan.new_rows.values():
+            table.rows.append(list(row))
+        self._appended[stream] = table
 
     def find(self, stream: str, field_name: str, values: Collection[str]) -> dict[str, str]:
         """{value: key} of the first row whose `field_name` holds each value, from one read.
@@ -409,7 +444,7 @@ class SheetsConnector:
         that write (see `_recent_table`): an initial sync then costs one read per batch, not two.
         """
         started = self.monotonic()
-        table = self._load(stream)
+        table = self._appended.get(stream) or self._load(stream)
         self._found[stream] = (started, table)
         column = table.columns.get(field_name)
         wanted = {cell_text(v): v for v in values if cell_text(v)}
@@ -427,10 +462,12 @@ class SheetsConnector:
     def new_pass(self) -> None:
         """A new pass trusts no table read in an earlier one."""
         self._found.clear()
+        self._appended.clear()
 
     def close(self) -> None:
         """Closes the HTTP session; safe to call twice."""
         self._found.clear()
+        self._appended.clear()
         if not self._closed:
             self._closed = True
             self.client.close()
