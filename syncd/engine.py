@@ -191,12 +191,30 @@ class Connections:
             self._open[name] = self.project.connect(name)
         return self._open[name]
 
+    def end_pass(self) -> None:
+        """Close what cannot wait for the next pass; keep connectors that reset per pass (PassAware).
+
+        The daemon keeps one Connections per mapping: a Salesforce or Sheets connector kept open is
+        one login (and one describe) per daemon, not per pass. Salesforce limits logins per user
+        per hour, and a mail-woken mapping can run every few seconds. Mail and file connectors
+        hold nothing worth keeping and an IMAP connection left idle is closed by the server, so
+        they are closed and opened again next pass.
+        """
+        for name, connector in list(self._open.items()):
+            if not isinstance(connector, PassAware):
+                del self._open[name]
+                self._close(connector)
+
+    @staticmethod
+    def _close(connector: Connector) -> None:
+        try:
+            connector.close()
+        except Exception:  # closing must never mask the pass's own outcome
+            log.debug("closing a connector failed", exc_info=True)
+
     def close(self) -> None:
         for connector in self._open.values():
-            try:
-                connector.close()
-            except Exception:  # closing must never mask the pass's own outcome
-                log.debug("closing a connector failed", exc_info=True)
+            self._close(connector)
         self._open.clear()
 
 

@@ -41,7 +41,7 @@ from croniter import croniter
 
 from syncd import __version__
 from syncd.config import ServiceSettings, interval_seconds
-from syncd.engine import PassResult, run_pass
+from syncd.engine import Connections, PassResult, run_pass
 from syncd.errors import ConfigError, SyncdError
 from syncd.journal import Journal
 from syncd.logs import secret_filter, secrets_of
@@ -194,6 +194,7 @@ class Daemon:
         self._reload_requested = threading.Event()
         self._states: dict[str, MappingState] = {}
         self._running: dict[str, threading.Thread] = {}
+        self._pools: dict[str, tuple[Project, Connections]] = {}  # mapping -> connectors kept open
         self._rng = random.Random()
         self._heartbeat = time.monotonic()
         self._started = time.time()
@@ -387,10 +388,11 @@ class Daemon:
         result: PassResult | None = None
         failures: dict[str, int] = {}
         message = ""
+        conns = self._connections(name, project)
         try:
             journal = Journal(project.journal_path)
             try:
-                result = run_pass(project, journal, name, stop=self._stop)
+                result = run_pass(project, journal, name, stop=self._stop, connections=conns)
                 if result.run_id is not None and result.counts["failed"]:
                     since = journal.run(result.run_id)["started_at"]
                     failures = {cat: n for (_, cat), n in journal.dead_letter_counts(name, since).items()}
@@ -402,10 +404,36 @@ class Daemon:
             message = f"internal error ({type(exc).__name__})"
             log.error("%s: pass crashed: %s", name, message, exc_info=True, extra={"mapping": name})
         ended = time.time()
+        if result is None or result.outcome == "failed":
+            self._drop_connections(name)  # a failed pass may have left a connector in a bad state
+        else:
+            conns.end_pass()
         if result is None:
             result = PassResult(name, None, outcome="failed", message=message)
         self.metrics.record_pass(result, time.monotonic() - clock, failures, ended)
         self._finish(name, result, started, ended)
+
+    def _connections(self, name: str, project: Project) -> Connections:
+        """The mapping's connectors, kept open from its last pass unless the config changed since.
+
+        One set per mapping, not one shared set: passes of different mappings run in parallel, and
+        a connector is used by one pass at a time; a mapping never overlaps itself.
+        """
+        with self._mu:
+            kept = self._pools.get(name)
+            if kept is not None and kept[0] is project:
+                return kept[1]
+            conns = Connections(project)
+            self._pools[name] = (project, conns)
+        if kept is not None:
+            kept[1].close()
+        return conns
+
+    def _drop_connections(self, name: str) -> None:
+        with self._mu:
+            kept = self._pools.pop(name, None)
+        if kept is not None:
+            kept[1].close()
 
     def _finish(self, name: str, result: PassResult, started: float, ended: float) -> None:
         with self._mu:
@@ -414,6 +442,9 @@ class Daemon:
             state = self._states.get(name)
             if state is None:  # removed from the config while it ran
                 self.metrics.forget_mapping(name)
+                kept = self._pools.pop(name, None)
+                if kept is not None:
+                    kept[1].close()
             else:
                 self._reschedule(state, result, started, ended)
         self._kick.set()
@@ -653,5 +684,9 @@ class Daemon:
                 extra={"unfinished": left},
             )
             return 1
+        with self._mu:
+            pools, self._pools = list(self._pools.values()), {}
+        for _project, conns in pools:
+            conns.close()
         log.info("stopped cleanly")
         return 0
