@@ -10,7 +10,9 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 TEMP_SUFFIX = ".syncd-tmp"
 
@@ -33,6 +35,18 @@ def replace_atomically(path: Path, data: bytes) -> None:
     The file keeps its permission bits; a new file gets those the umask allows. On any failure
     the temporary file is removed and `path` is untouched.
     """
+    with atomic_writer(path) as out:
+        out.write(data)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[Replacement]:
+    """A temporary file beside `path` that replaces it when the block ends without an exception.
+
+    For content too large to hold in memory: the caller streams it in. Raising in the block
+    (a file found changed meanwhile, a full disk) removes the temporary file and leaves `path`
+    untouched, as `replace_atomically` does.
+    """
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
@@ -41,16 +55,29 @@ def replace_atomically(path: Path, data: bytes) -> None:
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as temp:
-            temp.write(data)
+            replacement = Replacement(temp)
+            yield replacement
             temp.flush()
             os.fsync(temp.fileno())
-        os.chmod(temp_name, mode)
+            os.chmod(temp_name, mode)
+            replacement.stat = os.fstat(temp.fileno())
         os.replace(temp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
     _fsync_directory(path.parent)
+
+
+class Replacement:
+    """The temporary file being written; after the block, `stat` is the new file's (same inode)."""
+
+    def __init__(self, temp: BinaryIO) -> None:
+        self._temp = temp
+        self.stat: os.stat_result | None = None
+
+    def write(self, data: bytes) -> None:
+        self._temp.write(data)
 
 
 def _fsync_directory(directory: Path) -> None:
