@@ -1,41 +1,42 @@
 """The `files` connector: CSV and XLSX files as tables keyed by one column.
 
 Files have no change log and no per-row timestamps, so the cursor is a fingerprint of what was
-read: the hash of the file and the content hash of every row. A read compares the file with it
-and hands the engine only rows that are new, changed or gone.
+read (reading.py). CSV files are streamed: reading, writing and `find` hold a few dozen bytes per
+row, never the file, so a 1,000,000-row file syncs in bounded memory (csv_index.py).
+
+XLSX workbooks are loaded whole (openpyxl has no way to change one cell of a saved workbook
+without loading it): memory grows with the sheet, which Excel caps at 1,048,576 rows anyway.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import os
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import BinaryIO, ClassVar
 
 from pydantic import BaseModel
 
 from connectors.files.atomic import replace_atomically
-from connectors.files.csv_format import CsvFormat
+from connectors.files.csv_format import CsvFormat, is_blank
+from connectors.files.csv_index import CsvIndex, FileChanged, identity_of
+from connectors.files.csv_stream import CHUNK, file_digest
 from connectors.files.document import FileFormat, TableDocument
+from connectors.files.reading import CsvRow, DocumentRow, FileCursor, SourceRow, changes
 from connectors.files.settings import FilesSettings
-from connectors.files.table import Row, cell_text
+from connectors.files.table import cell_text
 from connectors.files.xlsx_format import XlsxFormat
-from syncd.cells import parse_edit_time
 from syncd.errors import ConnectionDown
 from syncd.records import (
     Batch,
     Cursor,
     FieldInfo,
-    JSONValue,
-    ReadProblem,
-    Record,
     RecordFailure,
     StreamInfo,
     WriteOp,
     WriteResult,
-    content_hash,
 )
 
 WRITE_ATTEMPTS = 3
@@ -51,35 +52,6 @@ def _file_lock(path: Path) -> threading.Lock:
         return _locks.setdefault(path.resolve(), threading.Lock())
 
 
-def _file_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def row_hash(fields: Mapping[str, JSONValue]) -> str:
-    """A row's content hash; empty cells are left out so adding an empty column changes no row."""
-    return content_hash({name: value for name, value in fields.items() if value is not None})
-
-
-@dataclass(frozen=True, slots=True)
-class FileCursor:
-    file_hash: str
-    rows: dict[str, str]
-    problems: frozenset[str]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"file_hash": self.file_hash, "rows": self.rows, "problems": sorted(self.problems)}
-
-    @classmethod
-    def from_json(cls, cursor: Cursor | None) -> FileCursor | None:
-        """The cursor as stored, or None for one that is absent or not ours (a full read is safe)."""
-        if not isinstance(cursor, dict):
-            return None
-        file_hash, rows, problems = cursor.get("file_hash"), cursor.get("rows"), cursor.get("problems", [])
-        if not isinstance(file_hash, str) or not isinstance(rows, dict) or not isinstance(problems, list):
-            return None
-        return cls(file_hash, {str(k): str(v) for k, v in rows.items()}, frozenset(map(str, problems)))
-
-
 def _failure(category: str, code: str, message: str) -> WriteResult:
     return WriteResult(ok=False, error=RecordFailure(category=category, code=code, message=message))
 
@@ -88,6 +60,11 @@ class FilesConnector:
     """Streams are CSV files in a folder, or the worksheets of one XLSX workbook."""
 
     Settings: ClassVar[type[BaseModel]] = FilesSettings
+
+    write_batch_size: ClassVar[int] = 5_000
+    """Ops the engine hands one write call. Every call copies the whole file once (that is what
+    replacing it atomically costs), so a 1,000,000-row pass should be 200 copies, not 5,000; and
+    5,000 rows of changes is still a small amount of memory."""
 
     def __init__(self, name: str, settings: FilesSettings, base_dir: Path) -> None:
         self.name = name
@@ -110,6 +87,8 @@ class FilesConnector:
             )
         for stream in {*settings.keys, *settings.formulas}:
             self._format.file_of(stream)  # a stream name the files cannot hold is a config error now
+        self._indexes: dict[str, CsvIndex] = {}
+        self._indexed_fields: dict[str, set[str]] = {}
         self._closed = False
 
     # the protocol
@@ -117,12 +96,12 @@ class FilesConnector:
     def streams(self) -> list[StreamInfo]:
         infos: list[StreamInfo] = []
         for stream in sorted({*self._format.stream_names(), *self.settings.keys}):
-            document = self._open(stream, self._read_bytes(stream), new_key=self.settings.keys.get(stream))
-            if document is None:
+            found = self._columns(stream)
+            if found is None:
                 continue
-            table = document.table
-            fields = tuple(FieldInfo(name=c, nullable=c != table.key_column) for c in table.columns)
-            infos.append(StreamInfo(stream, table.key_column, fields, frozenset({"find", "add-columns"})))
+            names, key = found
+            fields = tuple(FieldInfo(name=c, nullable=c != key) for c in names)
+            infos.append(StreamInfo(stream, key, fields, frozenset({"find", "add-columns"})))
         return infos
 
     def read(self, stream: str, cursor: Cursor | None) -> Iterator[Batch]:
@@ -131,71 +110,13 @@ class FilesConnector:
         A missing or empty file yields nothing at all rather than deleting every row: a file that
         vanished is far more often moved or being re-saved than emptied on purpose.
         """
-        data = self._read_bytes(stream)
-        if data is None:
-            return
-        file_hash = _file_hash(data)
         previous = FileCursor.from_json(cursor)
-        if previous is not None and previous.file_hash == file_hash:
-            return
-        document = self._open(stream, data)
-        if document is None:
-            return
-        old_rows = previous.rows if previous else {}
-        modified_column = self.settings.modified.get(stream)
-        old_problems = previous.problems if previous else frozenset()
-        table = document.table
-        rows: dict[str, str] = {}
-        first_row: dict[str, Row] = {}
-        problems_seen: set[str] = set()
-        batch = Batch(records=[], cursor=None)
-        for row in table.live_rows():
-            if row.is_blank():
-                continue
-            key = table.key_of(row)
-            problem: ReadProblem | None = None
-            if not key:
-                problem = ReadProblem(
-                    "bad-input",
-                    f"the key column {table.key_column!r} is blank",
-                    raw=document.raw(row),
-                    place=document.place(row),
-                )
-            elif key in rows:
-                problem = ReadProblem(
-                    "duplicate",
-                    f"{table.key_column} {key!r} is also the key of the row at {document.place(first_row[key])}",
-                    raw=document.raw(row),
-                    key=key,
-                    place=document.place(row),
-                )
-            else:
-                fields = table.fields_of(row)
-                rows[key] = row_hash(fields)
-                first_row[key] = row
-                if old_rows.get(key) != rows[key]:
-                    edited = parse_edit_time(fields.get(modified_column)) if modified_column else None
-                    batch.records.append(Record(key=key, fields=fields, modified_at=edited))
-            if problem is not None:
-                fingerprint = content_hash([problem.category, problem.raw])
-                problems_seen.add(fingerprint)
-                if fingerprint not in old_problems:  # reported once, not on every later change
-                    batch.problems.append(problem)
-            if len(batch.records) + len(batch.problems) >= self.settings.batch_size:
-                yield batch
-                batch = Batch(records=[], cursor=None)
-        for key in old_rows:
-            if key in rows:
-                continue
-            batch.records.append(Record(key=key, fields={}, deleted=True))
-            if len(batch.records) + len(batch.problems) >= self.settings.batch_size:
-                yield batch
-                batch = Batch(records=[], cursor=None)
-        batch.cursor = FileCursor(file_hash, rows, frozenset(problems_seen)).to_json()
-        yield batch
+        if isinstance(self._format, CsvFormat):
+            return self._read_csv(self._format, stream, previous)
+        return self._read_document(stream, previous)
 
     def write(self, stream: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
-        """Apply every op to the file in memory and replace the file once, atomically.
+        """Apply every op and replace the file once, atomically.
 
         Nothing is written when no op changed anything, so a repeated write leaves the file (and
         its modification time) alone. If someone saves the file while we work, the ops are applied
@@ -204,30 +125,175 @@ class FilesConnector:
         if not ops:
             return []
         path = self._format.file_of(stream)
-        new_key = self.settings.keys.get(stream) or next((op.match[0] for op in ops if op.match), None)
         with _file_lock(path):
             for _ in range(WRITE_ATTEMPTS):
-                data = self._read_bytes(stream)
-                document = self._open(stream, data, new_key=new_key, editable=True)
-                if document is None:
-                    message = (
-                        f"{self._format.label(stream)} does not exist yet and keys.{stream} is not set, "
-                        "so syncd cannot know which column is its key"
-                    )
-                    return [_failure("validation", "NO_KEY_COLUMN", message) for _ in ops]
-                results = [document.table.apply(op) for op in ops]
-                if not document.table.changed:
-                    return results
-                output = document.render()
-                if self._read_bytes(stream) != data:
-                    continue
-                self._replace(stream, path, output)
-                return results
+                try:
+                    return self._write_once(stream, path, ops)
+                except FileChanged:
+                    self._indexes.pop(stream, None)
         message = f"{self._format.label(stream)} kept changing while syncd wrote it"
         return [_failure("transient-exhausted", "FILE_BUSY", message) for _ in ops]
 
     def find(self, stream: str, field: str, values: Collection[str]) -> dict[str, str]:
-        """{value: key} of the first row whose `field` holds each value, from one read of the file."""
+        """{value: key} of the first row whose `field` holds each value, without a read per call."""
+        if not any(cell_text(value) for value in values):
+            return {}
+        if isinstance(self._format, CsvFormat) and self._format.streaming_writes:
+            path = self._format.file_of(stream)
+            with _file_lock(path):
+                for _ in range(WRITE_ATTEMPTS):
+                    with self._open_file(stream) as fh:
+                        if fh is None:
+                            return {}
+                        index = self._index(stream, fh, [field])
+                        if index is None:
+                            break
+                        try:
+                            return index.find(fh, field, values)
+                        except FileChanged:
+                            self._indexes.pop(stream, None)
+        return self._find_in_document(stream, field, values)
+
+    def close(self) -> None:
+        """Nothing stays open between calls; closing forgets the indexes and marks the connector done."""
+        self._indexes.clear()
+        self._closed = True
+
+    # CSV, streamed
+
+    def _read_csv(self, fmt: CsvFormat, stream: str, previous: FileCursor | None) -> Iterator[Batch]:
+        if previous is not None and self._hash_file(stream) in (None, previous.file_hash):
+            return
+        with self._open_file(stream) as fh:
+            if fh is None:
+                return
+            scanner = fmt.scanner(stream, fh)
+            records = iter(scanner)
+            header = fmt.take_header(stream, records)
+            if header is None:
+                return
+            if header.key is None:
+                if any(not is_blank(record.cells) for record in records):
+                    raise fmt.blank_header(stream, header)
+                return
+            columns = fmt.columns(stream, header.names, header.key)
+            rows: Iterator[SourceRow] = (CsvRow(record, columns) for record in records)
+            yield from changes(
+                rows,
+                scanner.hexdigest,
+                previous,
+                key_column=header.key,
+                place=self._placer(stream),
+                batch_size=self.settings.batch_size,
+                modified_column=self.settings.modified.get(stream),
+            )
+
+    def _columns(self, stream: str) -> tuple[list[str], str] | None:
+        """The stream's column names and key column, reading no further than its header."""
+        fmt = self._format
+        if not isinstance(fmt, CsvFormat):
+            document = self._open(stream, self._read_bytes(stream), new_key=self.settings.keys.get(stream))
+            return None if document is None else (document.table.columns, document.table.key_column)
+        with self._open_file(stream) as fh:
+            records = iter(fmt.scanner(stream, fh)) if fh is not None else iter(())
+            header = fmt.take_header(stream, records)
+            if header is not None and header.key is not None:
+                return header.names, header.key
+            if header is not None and any(not is_blank(record.cells) for record in records):
+                raise fmt.blank_header(stream, header)
+        key = self.settings.keys.get(stream)
+        return None if key is None else ([key], key)
+
+    def _index(self, stream: str, fh: BinaryIO, fields: Collection[str]) -> CsvIndex | None:
+        """The index of the file open as `fh`, scanning it when the one kept describes another version."""
+        fmt = self._format
+        assert isinstance(fmt, CsvFormat)
+        wanted = self._indexed_fields.setdefault(stream, set())
+        wanted.update(fields)
+        index = self._indexes.get(stream)
+        if (
+            index is not None
+            and index.identity == identity_of(os.fstat(fh.fileno()))
+            and index.covers(wanted)
+        ):
+            return index
+        self._indexes.pop(stream, None)
+        fh.seek(0)
+        index = CsvIndex.scan(fmt, stream, fh, wanted)
+        if index is not None:
+            self._indexes[stream] = index
+        return index
+
+    def _write_once(self, stream: str, path: Path, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        fmt = self._format
+        if isinstance(fmt, CsvFormat) and fmt.streaming_writes:
+            with self._open_file(stream) as fh:
+                if fh is not None:
+                    index = self._index(stream, fh, {op.match[0] for op in ops if op.match})
+                    if index is not None:
+                        try:
+                            return index.write(fh, path, ops)
+                        finally:
+                            if not index.valid:
+                                self._indexes.pop(stream, None)
+        return self._write_document(stream, path, ops)
+
+    def _hash_file(self, stream: str) -> str | None:
+        with self._open_file(stream) as fh:
+            if fh is None:
+                return None
+            digest = file_digest()
+            while data := fh.read(CHUNK):
+                digest.update(data)
+            return digest.hexdigest()
+
+    # whole documents: XLSX, and CSV files without a header yet or in UTF-16/32
+
+    def _read_document(self, stream: str, previous: FileCursor | None) -> Iterator[Batch]:
+        data = self._read_bytes(stream)
+        if data is None:
+            return
+        digest = file_digest()
+        digest.update(data)
+        file_hash = digest.hexdigest()
+        if previous is not None and previous.file_hash == file_hash:
+            return
+        document = self._open(stream, data)
+        if document is None:
+            return
+        table = document.table
+        del data
+        yield from changes(
+            (DocumentRow(row, document) for row in table.live_rows()),
+            lambda: file_hash,
+            previous,
+            key_column=table.key_column,
+            place=self._placer(stream),
+            batch_size=self.settings.batch_size,
+            modified_column=self.settings.modified.get(stream),
+        )
+
+    def _write_document(self, stream: str, path: Path, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        new_key = self.settings.keys.get(stream) or next((op.match[0] for op in ops if op.match), None)
+        data = self._read_bytes(stream)
+        document = self._open(stream, data, new_key=new_key, editable=True)
+        if document is None:
+            message = (
+                f"{self._format.label(stream)} does not exist yet and keys.{stream} is not set, "
+                "so syncd cannot know which column is its key"
+            )
+            return [_failure("validation", "NO_KEY_COLUMN", message) for _ in ops]
+        results = [document.table.apply(op) for op in ops]
+        if not document.table.changed:
+            return results
+        output = document.render()
+        if self._read_bytes(stream) != data:
+            raise FileChanged(self._format.label(stream))
+        self._replace(stream, path, output)
+        self._indexes.pop(stream, None)
+        return results
+
+    def _find_in_document(self, stream: str, field: str, values: Collection[str]) -> dict[str, str]:
         wanted = {cell_text(value): value for value in values if cell_text(value)}
         document = self._open(stream, self._read_bytes(stream))
         if document is None or not wanted:
@@ -245,16 +311,34 @@ class FilesConnector:
                     found[wanted[text]] = key
         return found
 
-    def close(self) -> None:
-        """Nothing stays open between calls; closing only marks the connector as done."""
-        self._closed = True
-
     # plumbing
+
+    def _placer(self, stream: str) -> Callable[[int], str]:
+        """How a read problem names its row: "Clients.csv:14", "roster.xlsx[Clients]:14"."""
+        name = Path(self._format.label(stream)).name
+        return lambda line: f"{name}:{line}"
 
     def _open(
         self, stream: str, data: bytes | None, *, new_key: str | None = None, editable: bool = False
     ) -> TableDocument | None:
         return self._format.open(stream, data, new_key=new_key, editable=editable)
+
+    @contextlib.contextmanager
+    def _open_file(self, stream: str) -> Iterator[BinaryIO | None]:
+        """The stream's file open for reading, or None if it does not exist; errors are ConnectionDown."""
+        path = self._format.file_of(stream)
+        try:
+            fh = path.open("rb")
+        except FileNotFoundError:
+            yield None
+            return
+        except OSError as error:
+            raise ConnectionDown(f"cannot read {self._format.label(stream)}: {error.strerror}") from None
+        with fh:
+            try:
+                yield fh
+            except OSError as error:
+                raise ConnectionDown(f"cannot read {self._format.label(stream)}: {error.strerror}") from None
 
     def _read_bytes(self, stream: str) -> bytes | None:
         path = self._format.file_of(stream)

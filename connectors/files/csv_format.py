@@ -2,6 +2,10 @@
 
 Untouched rows are written back as the exact text they were read from (quoting, line endings,
 trailing spaces and all), so a sync shows up in a diff as the rows it changed and nothing else.
+
+Files of any size are read and written as streams (csv_stream.py, csv_index.py); the whole-file
+`CsvDocument` here is only used for a file that has no header yet (so no rows either) and for an
+encoding whose text cannot be cut at line ends and re-joined byte for byte (UTF-16, UTF-32).
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ import codecs
 import csv
 import io
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from connectors.files.csv_stream import CsvRecord, CsvScanner, Digest, body_encoding, file_digest
 from connectors.files.headers import column_names, key_column
-from connectors.files.table import Row, Table
+from connectors.files.table import Row, Table, cell_text
 from syncd.cells import quote, unquote
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.records import JSONValue
@@ -77,7 +83,7 @@ def _records(text: str, delimiter: str) -> Iterator[tuple[list[str], str, int]]:
         start = reader.line_num + 1
 
 
-def _line_end(raw: str) -> str:
+def line_end_of(raw: str) -> str:
     for end in ("\r\n", "\n", "\r"):
         if raw.endswith(end):
             return end
@@ -86,6 +92,72 @@ def _line_end(raw: str) -> str:
 
 def _column_letter(index: int) -> str:
     return f"column {index + 1}"
+
+
+def format_row(cells: Iterable[Any], delimiter: str, line_end: str) -> str:
+    """One row as CSV text, quoted the way the csv module (and Excel) quotes."""
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator=line_end).writerow(cells)
+    return out.getvalue()
+
+
+def is_blank(cells: Sequence[str]) -> bool:
+    return all(not c.strip() for c in cells)
+
+
+def stream_safe(encoding: str) -> bool:
+    """Whether text in `encoding` can be cut at line ends and re-joined byte for byte.
+
+    True for UTF-8 and the single- and multi-byte codepages; false for UTF-16 and UTF-32, whose
+    line ends are not the bytes of ASCII line ends and whose encoder writes a byte-order mark
+    with every piece. Those files are read and rewritten whole.
+    """
+    sample = "Id,x\r\n"
+    try:
+        piece = sample.encode(body_encoding(encoding))
+    except (UnicodeError, LookupError):
+        return False
+    return piece == sample.encode("ascii") and (sample * 2).encode(body_encoding(encoding)) == piece * 2
+
+
+@dataclass(slots=True)
+class CsvHeader:
+    """The header row of a CSV file as found by a scan, and the column names it gives."""
+
+    record: CsvRecord
+    names: list[str]
+    key: str | None
+
+    @property
+    def line_end(self) -> str:
+        return line_end_of(self.record.raw)
+
+
+class CsvColumns:
+    """How the cells of a CSV row read as fields, given the header: what Table does, without rows."""
+
+    def __init__(self, names: Sequence[str], key: str, formulas: Iterable[str], codec: CsvCodec) -> None:
+        self.names = list(names)
+        self.key = key
+        self.codec = codec
+        self.formulas = frozenset(formulas)
+        self.positions = {name: i for i, name in enumerate(self.names)}
+        self.key_index = self.positions[key]
+        self._formula = [name in self.formulas for name in self.names]
+
+    def text(self, cells: Sequence[str], index: int) -> str:
+        """The trimmed text a key or match value is compared by, as Table.find compares it."""
+        cell = cells[index] if index < len(cells) else None
+        return cell_text(self.codec.from_cell(cell, self._formula[index]))
+
+    def key_of(self, cells: Sequence[str]) -> str:
+        return self.text(cells, self.key_index)
+
+    def fields_of(self, cells: Sequence[str]) -> dict[str, JSONValue]:
+        width, from_cell, formula = len(cells), self.codec.from_cell, self._formula
+        return {
+            name: from_cell(cells[i] if i < width else None, formula[i]) for i, name in enumerate(self.names)
+        }
 
 
 class CsvDocument:
@@ -109,7 +181,7 @@ class CsvDocument:
         self.preamble = list(preamble)
         self.header_cells = list(header_cells)
         self.header_raw = header_raw
-        self.line_end = _line_end(header_raw) if header_raw else DEFAULT_LINE_END
+        self.line_end = line_end_of(header_raw) if header_raw else DEFAULT_LINE_END
 
     def place(self, row: Row) -> str:
         return f"{self.name}:{row.line}" if row.line is not None else self.name
@@ -118,9 +190,7 @@ class CsvDocument:
         return row.raw if row.raw is not None else self._format(row.cells)
 
     def _format(self, cells: Sequence[Any]) -> str:
-        out = io.StringIO()
-        csv.writer(out, delimiter=self.delimiter, lineterminator=self.line_end).writerow(cells)
-        return out.getvalue()
+        return format_row(cells, self.delimiter, self.line_end)
 
     def render(self) -> bytes:
         pieces = list(self.preamble)
@@ -191,11 +261,43 @@ class CsvFormat:
     def label(self, stream: str) -> str:
         return str(self.configured if self.single else self.configured / f"{stream}{SUFFIX}")
 
+    # streaming (see csv_stream.py and csv_index.py)
+
+    @property
+    def streaming_writes(self) -> bool:
+        """Whether writes and find may work on byte offsets instead of the whole file."""
+        return stream_safe(self.encoding)
+
+    def codec(self) -> CsvCodec:
+        return CsvCodec("utf-8" if codecs.lookup(self.encoding).name == "utf-8-sig" else self.encoding)
+
+    def scanner(self, stream: str, fh: BinaryIO, *, digest: Callable[[], Digest] = file_digest) -> CsvScanner:
+        return CsvScanner(fh, self.encoding, self.delimiter, self.label(stream), digest=digest)
+
+    def take_header(self, stream: str, records: Iterator[CsvRecord]) -> CsvHeader | None:
+        """Consume the rows above the header and the header itself; None if the file ends first."""
+        label = self.label(stream)
+        for number, record in enumerate(records, start=1):
+            if number == self.header_row:
+                names = column_names(record.cells, label, record.line, _column_letter)
+                key = key_column(names, self.keys.get(stream), label, record.line) if names else None
+                return CsvHeader(record, names, key)
+        return None
+
+    def columns(self, stream: str, names: Sequence[str], key: str) -> CsvColumns:
+        return CsvColumns(names, key, self.formulas.get(stream, []), self.codec())
+
+    def blank_header(self, stream: str, header: CsvHeader) -> ConfigError:
+        """A header row with no names above rows that hold something: nothing can be keyed."""
+        return ConfigError(
+            [ConfigProblem(self.label(stream), header.record.line, None, "", "the header row is blank")]
+        )
+
     def open(
         self, stream: str, data: bytes | None, *, new_key: str | None = None, editable: bool = False
     ) -> CsvDocument | None:
         label = self.label(stream)
-        codec = CsvCodec("utf-8" if codecs.lookup(self.encoding).name == "utf-8-sig" else self.encoding)
+        codec = self.codec()
         formulas = self.formulas.get(stream, [])
         text = self._decode(data or b"", label)
         preamble: list[str] = []
