@@ -8,12 +8,14 @@ the same as before the streaming rewrite, the reference is the whole-file docume
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,17 +204,40 @@ def whole_file_write(fmt: CsvFormat, data: bytes, ops: list[WriteOp]) -> tuple[b
     return (document.render() if document.table.changed else data), results
 
 
-KEYS = st.sampled_from(["1", "2", "3", "4", " 2", "=5", ""])
-CELLS = st.sampled_from(["", "a", "b", " b ", "x,y", 'q"q', "multi\nline", "=1+1", "'=1"])
+KEYS = st.sampled_from(["1", "2", "3", "4", " 2", "=5", "Zoë", ""])
+CELLS = st.sampled_from(["", "a", "b", " b ", "x,y", 'q"q', "multi\nline", "=1+1", "'=1", "€5", "Zoë"])
 ROWS = st.lists(st.tuples(KEYS, CELLS, CELLS), max_size=8)
 
 
-def render_file(rows: list[tuple[str, str, str]], line_end: str, last_line_end: bool) -> bytes:
-    out = io.StringIO()
-    csv.writer(out, lineterminator=line_end).writerows([("Id", "Email", "Name"), *rows])
-    text = out.getvalue()
-    return (text if last_line_end else text[: -len(line_end)]).encode("utf-8")
+@dataclass(frozen=True)
+class Layout:
+    """How a file is written out: the things a byte-exact rewrite must keep."""
 
+    encoding: str
+    bom: bool
+    preamble: bool
+    line_end: str
+    last_line_end: bool
+
+    def render(self, rows: list[tuple[str, str, str]]) -> bytes:
+        out = io.StringIO()
+        lines = (
+            [("Exported", "2024"), ("Id", "Email", "Name")] if self.preamble else [("Id", "Email", "Name")]
+        )
+        csv.writer(out, lineterminator=self.line_end).writerows([*lines, *rows])
+        text = out.getvalue()
+        data = (text if self.last_line_end else text[: -len(self.line_end)]).encode(self.encoding)
+        return (codecs.BOM_UTF8 if self.bom else b"") + data
+
+
+LAYOUTS = st.builds(
+    Layout,
+    encoding=st.sampled_from(["utf-8", "cp1252"]),
+    bom=st.booleans(),
+    preamble=st.booleans(),
+    line_end=st.sampled_from(["\n", "\r\n"]),
+    last_line_end=st.booleans(),
+).filter(lambda layout: not (layout.bom and layout.encoding == "cp1252"))
 
 OPS = st.lists(
     st.builds(
@@ -227,16 +252,18 @@ OPS = st.lists(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ROWS, st.sampled_from(["\n", "\r\n"]), st.booleans(), st.lists(OPS, min_size=1, max_size=3))
+@given(ROWS, LAYOUTS, st.lists(OPS, min_size=1, max_size=3))
 def test_streamed_writes_give_the_bytes_and_results_of_whole_file_writes(
-    rows: list[tuple[str, str, str]], line_end: str, last_line_end: bool, batches: list[list[WriteOp]]
+    rows: list[tuple[str, str, str]], layout: Layout, batches: list[list[WriteOp]]
 ) -> None:
+    encoding = "utf-8-sig" if layout.encoding == "utf-8" else layout.encoding
+    header_row = 2 if layout.preamble else 1
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        data = render_file(rows, line_end, last_line_end)
+        data = layout.render(rows)
         path = csv_file(work, data)
-        conn = connector(work)
-        fmt = CsvFormat(work / "roster", Path("roster"), {}, {}, "utf-8-sig", ",", 1)
+        conn = connector(work, encoding=encoding, header_row=header_row)
+        fmt = CsvFormat(work / "roster", Path("roster"), {}, {}, encoding, ",", header_row)
         for ops in batches:
             expected, expected_results = whole_file_write(fmt, data, ops)
             assert conn.write("Clients", ops) == expected_results

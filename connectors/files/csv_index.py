@@ -305,6 +305,7 @@ class CsvIndex:
                 raise FileChanged(self.label)
             if appended and last not in (b"\n", b"\r"):
                 emit(self._encode(line_end))  # the last row had no line end; new rows follow it
+                self.valid = False  # that row (or the header) is now longer than the index says
             append_at = size
             for data in appended:
                 emit(data)
@@ -324,11 +325,11 @@ class CsvIndex:
         """Bring the index up to the file just written, without scanning it again.
 
         Rows after an edit move by the edit's change in length; deleted rows are marked dead. A
-        new column (the header moved every name's meaning) or an update of an indexed cell (its
-        hash would sit in the wrong place of the table) makes the index stale instead: rare, and
-        the next call scans again.
+        new column (the header moved every name's meaning), an update of an indexed cell (its
+        hash would sit in the wrong place of the table) or a line end added to the file's last
+        line makes the index stale instead: rare, and the next call scans again.
         """
-        if table.added_columns:
+        if table.added_columns or not self.valid:
             self.valid = False
             return
         text = self.columns.text
