@@ -3,6 +3,10 @@
 Writes load the workbook fully (not read-only) and set only the cells an op changed, so other
 sheets, formatting and untouched cells survive the save. Reads use openpyxl's streaming read-only
 mode, which is several times lighter on memory for large sheets.
+
+Unlike CSV files (streamed, see csv_index.py), a sheet is still held whole as a Table, for reads
+and writes: openpyxl cannot change a saved workbook without loading all of it, and Excel caps a
+worksheet at 1,048,576 rows, which bounds what this costs.
 """
 
 from __future__ import annotations
