@@ -70,6 +70,10 @@ class Fingerprints:
                 return row
         return None
 
+    def forget_lookups(self) -> None:
+        """Drop the table `find` builds (4-8 bytes a row); a later `find` builds it again."""
+        self._slots = None
+
     # the cursor
 
     def to_json(self) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def pack(values: array[int]) -> str:
     if sys.byteorder == "big":  # pragma: no cover - no big-endian machine here
         values = array(values.typecode, values)
         values.byteswap()
-    return base64.b64encode(values.tobytes()).decode("ascii")
+    return base64.b64encode(memoryview(values)).decode("ascii")  # no intermediate copy of the array
 
 
 def unpack(typecode: str, text: str) -> array[int]:

@@ -196,6 +196,7 @@ def changes(
             yield batch
             batch = Batch(records=[], cursor=None)
     del lines
+    new.forget_lookups()  # the cursor needs only the rows; the table would sit beside its JSON
     if old is not None:
         for before in range(len(old)):
             if seen[before]:
