@@ -241,7 +241,34 @@ def main() -> None:
                 )
                 for latency in latencies:
                     run_one(results, workflow, size, latency, Path(tmp))
+        memory_flatness(results)
     results.write(args.out)
+
+
+def memory_flatness(results: Results) -> None:
+    """Peak RSS of the largest run over the 10k run's, per workflow: the goal is at most 1.5."""
+    first = [
+        f for f in results.figures if f.rss_mb and f.case.endswith(("initial sync", "(map+plan+journal)"))
+    ]
+    for case in dict.fromkeys(f.case for f in first):
+        runs = {f.size: f for f in first if f.case == case and f.latency_ms == 0}
+        if 10_000 not in runs or max(runs) <= 10_000:
+            continue
+        big, small = runs[max(runs)], runs[10_000]
+        assert big.rss_mb and small.rss_mb
+        ratio = big.rss_mb / small.rss_mb
+        results.add(
+            Figure(
+                "sync",
+                f"{case.split(':')[0]}: peak RSS {max(runs):,} / 10,000",
+                max(runs),
+                value=ratio,
+                unit="x",
+                goal="<= 1.5 (flat)",
+                met=ratio <= 1.5,
+                notes=f"{big.rss_mb:.0f} MB / {small.rss_mb:.0f} MB",
+            )
+        )
 
 
 if __name__ == "__main__":

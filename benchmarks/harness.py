@@ -148,7 +148,7 @@ def in_child(fn: Callable[..., dict[str, Any]], *args: Any, timeout: float = 360
         proc.join(timeout=30)
         if proc.is_alive():
             proc.kill()
-    if status != "ok":
+    if status != "ok" or not isinstance(out, dict):
         raise RuntimeError(f"benchmark child failed:\n{out}")
     return out
 

@@ -34,9 +34,9 @@ def calls_text(calls: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(calls.items()))
 
 
-def table(doc: dict[str, Any]) -> str:
+def table(name: str, doc: dict[str, Any]) -> str:
     lines = [
-        f"### {doc['bench']}",
+        f"### {name}",
         "",
         f"`{doc['command']}` — {doc['when']}, Python {doc['machine']['python']}, "
         f"{doc['machine']['cpus']} CPUs, load average {doc['machine']['load_average'][0]} at the end",
@@ -57,9 +57,9 @@ def table(doc: dict[str, Any]) -> str:
 
 
 def render() -> str:
-    docs = [json.loads(p.read_text()) for p in sorted((HERE / "results").glob("*.json"))]
-    docs.sort(key=lambda d: (ORDER.index(d["bench"]) if d["bench"] in ORDER else len(ORDER), d["bench"]))
-    return "\n".join(table(d) for d in docs)
+    docs = [(p.stem, json.loads(p.read_text())) for p in sorted((HERE / "results").glob("*.json"))]
+    docs.sort(key=lambda d: (ORDER.index(d[1]["bench"]) if d[1]["bench"] in ORDER else len(ORDER), d[0]))
+    return "\n".join(table(name, d) for name, d in docs)
 
 
 def main() -> None:
