@@ -86,8 +86,9 @@ class Org:
             finally:
                 self._transaction_stamp = outer
 
-    def stamp(self) -> str:
-        return self._transaction_stamp or self.store.tick()
+    def stamp(self, after: str | None = None) -> str:
+        """The stamp of a write now; `after` is the record's current stamp, which it must pass."""
+        return self._transaction_stamp or self.store.tick(after)
 
     # --- lookups ------------------------------------------------------------------------------
 
@@ -400,7 +401,7 @@ class Org:
         with self.store.lock:
             record = self.live_record(obj, raw_id)
             values = self._check_fields(obj, body, creating=False, from_csv=from_csv)
-            stamp = self.stamp()
+            stamp = self.stamp(record.get("SystemModstamp"))
             record.update(values)
             record.update(LastModifiedDate=stamp, SystemModstamp=stamp, LastModifiedById=self.user_id)
             self._derive(obj, record)
@@ -463,7 +464,7 @@ class Org:
                 raise RecordFault(
                     "INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id", []
                 )
-            stamp = self.stamp()
+            stamp = self.stamp(record.get("SystemModstamp"))
             record.update(IsDeleted=True, SystemModstamp=stamp, LastModifiedDate=stamp)
             self.save(obj, record)
             self.store.tombstone(obj.name, record["Id"], stamp)

@@ -92,15 +92,21 @@ class OrgStore:
     def new_id(self, key_prefix: str) -> str:
         return make_id(key_prefix, self.bump(f"id:{key_prefix}"))
 
-    def tick(self) -> str:
-        """A write timestamp: now, or 1 ms after the previous one, so SystemModstamp strictly increases."""
+    def tick(self, after: str | None = None) -> str:
+        """A write timestamp: now, never earlier than the previous one (the clock may be stepped back).
+
+        Like Salesforce, many writes within one millisecond share a SystemModstamp (clients order by
+        Id within it). Forcing each write 1 ms past the last, as this did, ran the stamps ahead of the
+        server's clock under bulk loads (100k records: 100 s ahead of its Date header).
+        """
         with self.lock:
             now = datetime.now(UTC)
             now = now.replace(microsecond=now.microsecond // 1000 * 1000)
             last = self.meta("clock")
             if last is not None:
-                floor = parse_sf_datetime(last) + timedelta(milliseconds=1)
-                now = max(now, floor)
+                now = max(now, parse_sf_datetime(last))
+            if after is not None:  # a record's next version is always stamped later than its last
+                now = max(now, parse_sf_datetime(after) + timedelta(milliseconds=1))
             stamp = format_sf_datetime(now)
             self.set_meta("clock", stamp)
             return stamp
