@@ -197,8 +197,11 @@ class QueryRunner:
                 "NUMBER_OUTSIDE_VALID_RANGE",
                 "Maximum SOQL offset allowed is 2000",
             )
+        floor = _modstamp_floor(query.where) if query.where else None
         records = [
-            r for r in self.org.store.all(obj.name, include_deleted) if predicate is None or predicate(r)
+            r
+            for r in self.org.store.all(obj.name, include_deleted, floor)
+            if predicate is None or predicate(r)
         ]
         if counts:
             for c in counts:
@@ -331,6 +334,29 @@ def _comparable(f: FieldDef, value: Any) -> Any:
     if f.type == "datetime":
         return parse_sf_datetime(value)
     return value
+
+
+def _modstamp_floor(cond: soql.Condition) -> datetime | None:
+    """A lower bound the condition puts on SystemModstamp, or None: only a prefilter, the full
+    predicate still decides each row (so a bound that is too low costs time, never correctness)."""
+    if isinstance(cond, soql.Compare):
+        lit = cond.value
+        if (
+            cond.field.dotted.lower() == "systemmodstamp"
+            and cond.op in {">=", ">", "="}
+            and isinstance(lit, soql.Literal)
+            and lit.kind == "datetime"
+            and isinstance(lit.value, datetime)
+        ):
+            return lit.value
+        return None
+    if isinstance(cond, soql.BoolOp):
+        floors = [_modstamp_floor(c) for c in cond.items]
+        known = [f for f in floors if f is not None]
+        if cond.op == "AND":
+            return max(known) if known else None
+        return min(known) if known and len(known) == len(floors) else None
+    return None
 
 
 def _literal(f: FieldDef, lit: soql.Literal) -> Any:
