@@ -19,7 +19,7 @@ from syncd.errors import ConfigError, ConfigProblem
 from syncd.logs import secret_filter, secrets_of
 from syncd.mapping import CompiledMapping, compile_mapping
 from syncd.plugins import load_connector_class
-from syncd.records import Connector
+from syncd.records import Connector, StateDirAware
 from syncd.yamlfile import LocatedDocument, load_yaml
 
 
@@ -52,6 +52,10 @@ class Project:
         conn = self.connections[name]
         cls = load_connector_class(conn.kind)
         connector: Connector = cls(name, conn.settings, self.base_dir)
+        if isinstance(connector, StateDirAware):
+            state_dir = self.journal_path.parent / "state"
+            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            connector.use_state_dir(state_dir)
         return connector
 
     def mapping(self, name: str) -> CompiledMapping:

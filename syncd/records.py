@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from threading import Event
 from typing import Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
@@ -201,6 +202,18 @@ class PassAware(Protocol):
     even when the service keeps one connector open across many passes."""
 
     def new_pass(self) -> None: ...
+
+
+@runtime_checkable
+class StateDirAware(Protocol):
+    """Optional: connectors whose per-row state is too large for a cursor keep it in files here.
+
+    The directory lives beside the journal, because the journal is where syncd's state lives and
+    a config directory may be read-only (/etc/syncd). What a connector keeps there must be a cache
+    it can rebuild: a cursor still names what was read, and losing the directory costs a full read.
+    """
+
+    def use_state_dir(self, path: Path) -> None: ...
 
 
 @runtime_checkable
