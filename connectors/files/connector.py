@@ -1,7 +1,7 @@
 """The `files` connector: CSV and XLSX files as tables keyed by one column.
 
-Files have no change log and no per-row timestamps, so the cursor is a fingerprint of what was
-read (reading.py). CSV files are streamed: reading, writing and `find` hold a few dozen bytes per
+Files have no change log and no per-row timestamps, so a read compares the file with a
+fingerprint of what was last read (reading.py), kept on disk beside the journal (snapshots.py). CSV files are streamed: reading, writing and `find` hold a few dozen bytes per
 row, never the file, so a 1,000,000-row file syncs in bounded memory (csv_index.py).
 
 XLSX workbooks are loaded whole (openpyxl has no way to change one cell of a saved workbook
@@ -11,7 +11,9 @@ without loading it): memory grows with the sheet, which Excel caps at 1,048,576 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
@@ -24,8 +26,9 @@ from connectors.files.csv_format import CsvFormat, is_blank
 from connectors.files.csv_index import CsvIndex, FileChanged, identity_of
 from connectors.files.csv_stream import CHUNK, file_digest
 from connectors.files.document import FileFormat, TableDocument
-from connectors.files.reading import CsvRow, DocumentRow, FileCursor, SourceRow, changes
+from connectors.files.reading import CsvRow, DocumentRow, FileCursor, SourceRow, changes, snapshot_changes
 from connectors.files.settings import FilesSettings
+from connectors.files.snapshots import SnapshotStore, store_path
 from connectors.files.table import cell_text
 from connectors.files.xlsx_format import XlsxFormat
 from syncd.errors import ConnectionDown
@@ -38,6 +41,8 @@ from syncd.records import (
     WriteOp,
     WriteResult,
 )
+
+log = logging.getLogger(__name__)
 
 WRITE_ATTEMPTS = 3
 """Tries to write when someone else saves the file between our load and our save."""
@@ -89,7 +94,12 @@ class FilesConnector:
             self._format.file_of(stream)  # a stream name the files cannot hold is a config error now
         self._indexes: dict[str, CsvIndex] = {}
         self._indexed_fields: dict[str, set[str]] = {}
+        self._state_dir: Path | None = None
         self._closed = False
+
+    def use_state_dir(self, path: Path) -> None:
+        """CSV reads keep each row's fingerprint in a snapshot store there instead of the cursor."""
+        self._state_dir = path
 
     # the protocol
 
@@ -162,6 +172,9 @@ class FilesConnector:
     # CSV, streamed
 
     def _read_csv(self, fmt: CsvFormat, stream: str, previous: FileCursor | None) -> Iterator[Batch]:
+        if self._state_dir is not None:
+            yield from self._read_csv_snapshots(fmt, stream, previous, self._state_dir)
+            return
         if previous is not None and self._hash_file(stream) in (None, previous.file_hash):
             return
         with self._open_file(stream) as fh:
@@ -187,6 +200,78 @@ class FilesConnector:
                 batch_size=self.settings.batch_size,
                 modified_column=self.settings.modified.get(stream),
             )
+
+    def _read_csv_snapshots(
+        self, fmt: CsvFormat, stream: str, previous: FileCursor | None, state_dir: Path
+    ) -> Iterator[Batch]:
+        """A CSV read whose fingerprints live in the snapshot store, so memory stays flat."""
+        file_hash = self._hash_file(stream)
+        if file_hash is None or (previous is not None and previous.file_hash == file_hash):
+            return
+        with self._open_file(stream) as fh:
+            if fh is None:
+                return
+            scanner = fmt.scanner(stream, fh)
+            records = iter(scanner)
+            header = fmt.take_header(stream, records)
+            if header is None:
+                return
+            if header.key is None:
+                if any(not is_blank(record.cells) for record in records):
+                    raise fmt.blank_header(stream, header)
+                return
+            columns = fmt.columns(stream, header.names, header.key)
+            store = self._snapshot_store(stream, state_dir)
+            try:
+                yield from snapshot_changes(
+                    (CsvRow(record, columns) for record in records),
+                    file_hash,
+                    scanner.hexdigest,
+                    self._previous_version(stream, store, previous),
+                    previous.problems if previous is not None else frozenset(),
+                    store,
+                    key_column=header.key,
+                    place=self._placer(stream),
+                    batch_size=self.settings.batch_size,
+                    modified_column=self.settings.modified.get(stream),
+                )
+            finally:
+                store.close()
+
+    def _snapshot_store(self, stream: str, state_dir: Path) -> SnapshotStore:
+        try:
+            return SnapshotStore(store_path(state_dir, self._format.file_of(stream)))
+        except sqlite3.Error as error:
+            raise ConnectionDown(f"cannot open the snapshot store in {state_dir}: {error}") from None
+
+    def _previous_version(self, stream: str, store: SnapshotStore, previous: FileCursor | None) -> str | None:
+        """The version the cursor names, in the store; None (a full read) when it is gone.
+
+        A cursor of an in-cursor format carries the previous rows itself: they become a snapshot
+        once, and later cursors name it.
+        """
+        if previous is None:
+            return None
+        if previous.in_snapshots:
+            if store.complete(previous.file_hash):
+                return previous.file_hash
+        else:
+            prints = previous.fingerprints()
+            if prints is not None:
+                if not store.complete(previous.file_hash):
+                    store.discard(previous.file_hash)
+                    store.add_rows(
+                        previous.file_hash,
+                        ((prints.key(i), prints.row_hashes[i]) for i in range(len(prints))),
+                    )
+                    store.mark_complete(previous.file_hash)
+                return previous.file_hash
+        log.warning(
+            "%s: the record of the last read is gone, so every row is handed on again; "
+            "deletions made since the last read cannot be seen; syncd reconcile finds them",
+            self._format.label(stream),
+        )
+        return None
 
     def _columns(self, stream: str) -> tuple[list[str], str] | None:
         """The stream's column names and key column, reading no further than its header."""

@@ -1,9 +1,10 @@
 """Turning a file's rows into changes since the last read: new, changed and deleted rows.
 
 Files have no change log and no per-row timestamps, so the cursor is a fingerprint of what was
-read: the hash of the file and a hash of every row (fingerprints.py). A read compares the file
-with it and hands the engine only rows that are new, changed or gone. Memory stays at a few dozen
-bytes a row, for the previous read's fingerprints and the current one's.
+read: the hash of the file and a hash of every row. A read compares the file with it and hands
+the engine only rows that are new, changed or gone. With a state dir (syncd gives one beside the
+journal) the row hashes live on disk in a snapshot store (snapshots.py) and memory stays flat;
+without one they live in the cursor (fingerprints.py), a few dozen bytes a row in memory.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ from connectors.files.csv_stream import CsvRecord
 from connectors.files.document import TableDocument
 from connectors.files.fingerprints import Fingerprints
 from connectors.files.hashes import bytes_hash, hex_hash
+from connectors.files.snapshots import SnapshotStore
 from connectors.files.table import Row
 from syncd.cells import parse_edit_time
 from syncd.records import Batch, Cursor, JSONValue, ReadProblem, Record, content_hash
+
+CHUNK_ROWS = 2_000
+"""Rows looked up in the snapshot store per query: few queries, a few megabytes of rows at most."""
 
 
 def row_hash(fields: Mapping[str, JSONValue]) -> str:
@@ -117,12 +122,18 @@ class FileCursor:
         file_hash, problems = cursor.get("file_hash"), cursor.get("problems", [])
         if not isinstance(file_hash, str) or not isinstance(problems, list):
             return None
-        if "rows" not in cursor and "row_hashes" not in cursor:
+        if "rows" not in cursor and "row_hashes" not in cursor and cursor.get("snapshots") is not True:
             return None
         return cls(file_hash, cursor, frozenset(map(str, problems)))
 
+    @property
+    def in_snapshots(self) -> bool:
+        """The rows read are in the snapshot store (snapshots.py), not in the cursor."""
+        return self.stored.get("snapshots") is True
+
     def fingerprints(self) -> Fingerprints | None:
-        return Fingerprints.from_json(self.stored)
+        """The rows of an in-cursor format; None for a snapshot cursor (a read then sees no deletions)."""
+        return None if self.in_snapshots else Fingerprints.from_json(self.stored)
 
     @staticmethod
     def to_json(file_hash: str, prints: Fingerprints, problems: frozenset[str] | set[str]) -> dict[str, Any]:
@@ -207,4 +218,111 @@ def changes(
                 batch = Batch(records=[], cursor=None)
         del old, seen
     batch.cursor = FileCursor.to_json(file_hash(), new, problems_seen)
+    yield batch
+
+
+def snapshot_changes(
+    rows: Iterator[SourceRow],
+    file_hash: str,
+    read_hash: Callable[[], str],
+    previous_version: str | None,
+    old_problems: frozenset[str],
+    store: SnapshotStore,
+    *,
+    key_column: str,
+    place: Callable[[int], str],
+    batch_size: int,
+    modified_column: str | None,
+) -> Iterator[Batch]:
+    """`changes`, with both versions' rows in `store` instead of memory; the cursor names a version.
+
+    `file_hash` is the hash of the file before it was read and `read_hash` (asked once `rows` is
+    exhausted) that of the bytes read. The new version's rows are written unless another read
+    (another mapping) already wrote that version completely; it is marked complete last.
+    """
+    writing = not store.complete(file_hash)
+    if writing:
+        store.discard(file_hash)  # rows of a read that crashed half way: never trusted, redone
+    problems_seen: set[str] = set()
+    batch = Batch(records=[], cursor=None)
+
+    def noted(problem: ReadProblem) -> ReadProblem | None:
+        fingerprint = content_hash([problem.category, problem.raw])
+        problems_seen.add(fingerprint)
+        return None if fingerprint in old_problems else problem
+
+    def chunk_changes(chunk: list[SourceRow]) -> list[Record | ReadProblem]:
+        keyed = [(row, row.key()) for row in chunk]
+        earlier = store.first_lines(list({key for _, key in keyed if key}))
+        here: dict[str, int] = {}
+        entries: list[ReadProblem | tuple[str, dict[str, JSONValue], int]] = []
+        for row, key in keyed:
+            if not key:
+                blank = f"the key column {key_column!r} is blank"
+                entries.append(ReadProblem("bad-input", blank, raw=row.raw(), place=place(row.line)))
+                continue
+            first = earlier.get(key, here.get(key))
+            if first is not None:
+                also = f"{key_column} {key!r} is also the key of the row at {place(first)}"
+                entries.append(ReadProblem("duplicate", also, raw=row.raw(), key=key, place=place(row.line)))
+                continue
+            here[key] = row.line
+            fields = row.fields()
+            entries.append((key, fields, hex_hash(row_hash(fields))))
+        kept = [entry for entry in entries if isinstance(entry, tuple)]
+        before = store.row_hashes(previous_version, [key for key, _, _ in kept]) if previous_version else {}
+        store.see(here.items())
+        if writing:
+            store.add_rows(file_hash, ((key, hashed) for key, _, hashed in kept))
+        out: list[Record | ReadProblem] = []
+        for entry in entries:
+            if isinstance(entry, ReadProblem):
+                problem = noted(entry)
+                if problem is not None:
+                    out.append(problem)
+                continue
+            key, fields, hashed = entry
+            if before.get(key) != hashed:
+                edited = parse_edit_time(fields.get(modified_column)) if modified_column else None
+                out.append(Record(key=key, fields=fields, modified_at=edited))
+        return out
+
+    def pending() -> Iterator[Record | ReadProblem]:
+        chunk: list[SourceRow] = []
+        for row in rows:
+            if row.is_blank():
+                continue
+            chunk.append(row)
+            if len(chunk) >= CHUNK_ROWS:
+                yield from chunk_changes(chunk)
+                chunk = []
+        if chunk:
+            yield from chunk_changes(chunk)
+
+    for item in pending():
+        if isinstance(item, Record):
+            batch.records.append(item)
+        else:
+            batch.problems.append(item)
+        if len(batch.records) + len(batch.problems) >= batch_size:
+            yield batch
+            batch = Batch(records=[], cursor=None)
+    version = read_hash()
+    if version != file_hash and writing:  # the file changed while it was read: rows are of `version`
+        store.rename(file_hash, version)
+    if previous_version is not None:
+        for key in store.missing_from(previous_version):
+            batch.records.append(Record(key=key, fields={}, deleted=True))
+            if len(batch.records) + len(batch.problems) >= batch_size:
+                yield batch
+                batch = Batch(records=[], cursor=None)
+        store.touch(previous_version)
+    if writing:
+        store.mark_complete(version)
+    else:
+        # Another mapping's read wrote this version. Had the file changed while we read it,
+        # `version` has no snapshot and the next read is a full one (rare; safe).
+        store.touch(version)
+    store.collect_garbage()
+    batch.cursor = {"file_hash": version, "problems": sorted(problems_seen), "snapshots": True}
     yield batch
