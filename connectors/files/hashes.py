@@ -74,7 +74,7 @@ class HashSlots:
 
     def __init__(self, hashes: array[int]) -> None:
         self.hashes = hashes
-        self._slots: array[int] = array("I", bytes(4 * 16))
+        self._slots: array[int] = array("I", [NO_ROW]) * 16
         self._mask = 15
         self._count = 0
         self.catch_up()
@@ -91,7 +91,8 @@ class HashSlots:
             capacity = len(self._slots)
             while capacity < 2 * total:
                 capacity *= 2
-            self._slots = array("I", bytes(4 * capacity))
+            self._slots = array("I")  # freed before its successor exists: no moment holding both
+            self._slots = array("I", [NO_ROW]) * capacity  # nor a bytes object of the same size first
             self._mask = capacity - 1
             self._count = 0
         for row in range(self._count, total):
