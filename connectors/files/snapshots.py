@@ -29,9 +29,10 @@ KEEP_SECONDS = 30 * 24 * 3600
 LOOKUP_CHUNK = 2_000
 """Keys per `IN (...)` query: far under SQLite's 32,766 variables, large enough to amortise a query."""
 
-CACHE_KIB = -1024
-"""Page cache per database (the store, and the read's temporary key table): 1 MiB each, not a
-cache that grows with the file."""
+CACHE_KIB = -256
+"""Page cache per database (the store, and the read's temporary key table), in KiB: small, because
+lookups are by key in random order and the OS caches the file anyway (a 1M-row read took the same
+time with 256 KiB as with 1 MiB, and 2 MB less peak RSS)."""
 
 _SIGN = 1 << 63
 _WRAP = 1 << 64
