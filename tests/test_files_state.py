@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,8 @@ def csv_file(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def connector(tmp_path: Path) -> FilesConnector:
-    conn = FilesConnector("roster", FilesSettings(path=Path("roster")), tmp_path)
+def connector(tmp_path: Path, batch_size: int = 500) -> FilesConnector:
+    conn = FilesConnector("roster", FilesSettings(path=Path("roster"), batch_size=batch_size), tmp_path)
     state = tmp_path / "state"
     state.mkdir(exist_ok=True)
     conn.use_state_dir(state)
@@ -201,3 +202,23 @@ def test_project_connect_gives_files_connectors_a_state_dir_beside_the_journal(t
     [store] = state.glob("files-*.sqlite")
     with sqlite3.connect(store) as db:
         assert db.execute("SELECT count(*) FROM snapshots").fetchone() == (3,)
+
+
+def test_a_second_read_of_a_file_waits_while_another_builds_its_snapshot(tmp_path: Path) -> None:
+    csv_file(tmp_path, ROWS)
+    first, second = connector(tmp_path, batch_size=1), connector(tmp_path, batch_size=1)
+    start = cursor_of(read_all(first))
+    csv_file(tmp_path, ROWS + "4,Dee\n5,Eve\n")
+    first_reads, second_reads = first.read("Clients", start), second.read("Clients", start)
+    head = next(first_reads)  # suspended half way through building the new version
+    second_batches: list[Batch] = []
+    waiter = threading.Thread(target=lambda: second_batches.extend(second_reads))
+    waiter.start()
+    waiter.join(timeout=1.0)
+    assert waiter.is_alive()  # it would otherwise discard the first read's half-written rows
+    first_batches = [head, *first_reads]
+    waiter.join(timeout=30)
+    assert cursor_of(first_batches) == cursor_of(second_batches)
+    csv_file(tmp_path, ROWS)  # Dee and Eve deleted again
+    gone = records(read_all(connector(tmp_path), cursor_of(first_batches)))
+    assert sorted(k for k, r in gone.items() if r.deleted) == ["4", "5"]

@@ -52,7 +52,10 @@ _locks: dict[Path, threading.Lock] = {}
 
 
 def _file_lock(path: Path) -> threading.Lock:
-    """One writer per file in this process: two mappings writing the same file would lose updates."""
+    """One writer per file in this process: two mappings writing the same file would lose updates.
+
+    Also one builder per snapshot store (its path is the lock's key), see `_snapshot_read`.
+    """
     with _locks_guard:
         return _locks.setdefault(path.resolve(), threading.Lock())
 
@@ -221,28 +224,51 @@ class FilesConnector:
                     raise fmt.blank_header(stream, header)
                 return
             columns = fmt.columns(stream, header.names, header.key)
-            store = self._snapshot_store(stream, state_dir)
-            try:
-                yield from snapshot_changes(
-                    (CsvRow(record, columns) for record in records),
-                    file_hash,
-                    scanner.hexdigest,
-                    self._previous_version(stream, store, previous),
-                    previous.problems if previous is not None else frozenset(),
-                    store,
-                    key_column=header.key,
-                    place=self._placer(stream),
-                    batch_size=self.settings.batch_size,
-                    modified_column=self.settings.modified.get(stream),
+            path = store_path(state_dir, self._format.file_of(stream))
+            with _file_lock(path):  # one read builds a file's snapshot at a time (see _file_lock)
+                rows: Iterator[SourceRow] = (CsvRow(record, columns) for record in records)
+                yield from self._snapshot_read(
+                    stream, path, rows, header.key, file_hash, scanner.hexdigest, previous
                 )
-            finally:
-                store.close()
 
-    def _snapshot_store(self, stream: str, state_dir: Path) -> SnapshotStore:
+    def _snapshot_read(
+        self,
+        stream: str,
+        path: Path,
+        rows: Iterator[SourceRow],
+        key_column: str,
+        file_hash: str,
+        read_hash: Callable[[], str],
+        previous: FileCursor | None,
+    ) -> Iterator[Batch]:
+        """Changes against the snapshot store at `path`; the caller holds the store's lock.
+
+        Two mappings of the daemon reading one file at once would otherwise both build the same
+        version: the second discards the first's half-written rows, and the first then marks an
+        incomplete snapshot complete, which would hide deletions from a later read.
+        """
+        store = self._snapshot_store(stream, path)
         try:
-            return SnapshotStore(store_path(state_dir, self._format.file_of(stream)))
+            yield from snapshot_changes(
+                rows,
+                file_hash,
+                read_hash,
+                self._previous_version(stream, store, previous),
+                previous.problems if previous is not None else frozenset(),
+                store,
+                key_column=key_column,
+                place=self._placer(stream),
+                batch_size=self.settings.batch_size,
+                modified_column=self.settings.modified.get(stream),
+            )
+        finally:
+            store.close()
+
+    def _snapshot_store(self, stream: str, path: Path) -> SnapshotStore:
+        try:
+            return SnapshotStore(path)
         except sqlite3.Error as error:
-            raise ConnectionDown(f"cannot open the snapshot store in {state_dir}: {error}") from None
+            raise ConnectionDown(f"cannot open the snapshot store {path}: {error}") from None
 
     def _previous_version(self, stream: str, store: SnapshotStore, previous: FileCursor | None) -> str | None:
         """The version the cursor names, in the store; None (a full read) when it is gone.
