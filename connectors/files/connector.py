@@ -180,25 +180,15 @@ class FilesConnector:
             return
         if previous is not None and self._hash_file(stream) in (None, previous.file_hash):
             return
-        with self._open_file(stream) as fh:
-            if fh is None:
+        with self._csv_rows(fmt, stream) as source:
+            if source is None:
                 return
-            scanner = fmt.scanner(stream, fh)
-            records = iter(scanner)
-            header = fmt.take_header(stream, records)
-            if header is None:
-                return
-            if header.key is None:
-                if any(not is_blank(record.cells) for record in records):
-                    raise fmt.blank_header(stream, header)
-                return
-            columns = fmt.columns(stream, header.names, header.key)
-            rows: Iterator[SourceRow] = (CsvRow(record, columns) for record in records)
+            rows, key_column, read_hash = source
             yield from changes(
                 rows,
-                scanner.hexdigest,
+                read_hash,
                 previous,
-                key_column=header.key,
+                key_column=key_column,
                 place=self._placer(stream),
                 batch_size=self.settings.batch_size,
                 modified_column=self.settings.modified.get(stream),
@@ -211,25 +201,37 @@ class FilesConnector:
         file_hash = self._hash_file(stream)
         if file_hash is None or (previous is not None and previous.file_hash == file_hash):
             return
+        with self._csv_rows(fmt, stream) as source:
+            if source is None:
+                return
+            rows, key_column, read_hash = source
+            path = store_path(state_dir, self._format.file_of(stream))
+            with _file_lock(path):  # one read builds a file's snapshot at a time (see _file_lock)
+                yield from self._snapshot_read(stream, path, rows, key_column, file_hash, read_hash, previous)
+
+    @contextlib.contextmanager
+    def _csv_rows(
+        self, fmt: CsvFormat, stream: str
+    ) -> Iterator[tuple[Iterator[SourceRow], str, Callable[[], str]] | None]:
+        """The file's data rows, its key column and the hash of the bytes read; None for no table.
+
+        A file without a header yet holds no table; one whose header lacks the key column but has
+        data rows is a config error naming the file.
+        """
         with self._open_file(stream) as fh:
             if fh is None:
+                yield None
                 return
             scanner = fmt.scanner(stream, fh)
             records = iter(scanner)
             header = fmt.take_header(stream, records)
-            if header is None:
-                return
-            if header.key is None:
-                if any(not is_blank(record.cells) for record in records):
+            if header is None or header.key is None:
+                if header is not None and any(not is_blank(record.cells) for record in records):
                     raise fmt.blank_header(stream, header)
+                yield None
                 return
             columns = fmt.columns(stream, header.names, header.key)
-            path = store_path(state_dir, self._format.file_of(stream))
-            with _file_lock(path):  # one read builds a file's snapshot at a time (see _file_lock)
-                rows: Iterator[SourceRow] = (CsvRow(record, columns) for record in records)
-                yield from self._snapshot_read(
-                    stream, path, rows, header.key, file_hash, scanner.hexdigest, previous
-                )
+            yield (CsvRow(record, columns) for record in records), header.key, scanner.hexdigest
 
     def _snapshot_read(
         self,
