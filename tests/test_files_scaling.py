@@ -367,3 +367,16 @@ def test_a_bad_byte_is_named_by_its_position_in_the_file(tmp_path: Path) -> None
     csv_file(tmp_path, b"\xef\xbb\xbfId,Name\n" + b"1,Ann\n" * 300_000 + b"2,Zo\xeb\n")
     with pytest.raises(ConfigError, match=f"byte {3 + 8 + 6 * 300_000 + 4} is not valid utf-8-sig text"):
         read_all(connector(tmp_path))
+
+
+def test_an_update_of_a_file_with_no_index_yet_scans_for_its_rows_and_keeps_no_index(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "Id,Email,Name\n1,a@x.org,Ann\n2,b@x.org,Bob\n3,c@x.org,Cid\n")
+    conn = connector(tmp_path)
+    ops = [
+        WriteOp(Op.UPDATE, {"Name": "Bea"}, key="2"),
+        WriteOp(Op.CREATE, {"Id": "9", "Email": "c@x.org", "Name": "Cyd"}, match=("Email", "c@x.org")),
+    ]
+    results = conn.write("Clients", ops)
+    assert [r.ok for r in results] == [True, True] and results[1].created is False
+    assert path.read_text() == "Id,Email,Name\n1,a@x.org,Ann\n2,b@x.org,Bea\n9,c@x.org,Cyd\n"
+    assert conn._indexes == {}  # a pass that changes a few rows of a big file holds no index

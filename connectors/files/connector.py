@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from connectors.files.atomic import replace_atomically
 from connectors.files.csv_format import CsvFormat, is_blank
-from connectors.files.csv_index import CsvIndex, FileChanged, identity_of
+from connectors.files.csv_index import CsvIndex, FileChanged, RowScan, identity_of
 from connectors.files.csv_stream import CHUNK, file_digest
 from connectors.files.document import FileFormat, TableDocument
 from connectors.files.reading import CsvRow, DocumentRow, FileCursor, SourceRow, changes, snapshot_changes
@@ -36,6 +36,7 @@ from syncd.records import (
     Batch,
     Cursor,
     FieldInfo,
+    Op,
     RecordFailure,
     StreamInfo,
     WriteOp,
@@ -342,7 +343,7 @@ class FilesConnector:
         if isinstance(fmt, CsvFormat) and fmt.streaming_writes:
             with self._open_file(stream) as fh:
                 if fh is not None:
-                    index = self._index(stream, fh, {op.match[0] for op in ops if op.match})
+                    index = self._writer(stream, fh, fmt, ops)
                     if index is not None:
                         try:
                             return index.write(fh, path, ops)
@@ -350,6 +351,20 @@ class FilesConnector:
                             if not index.valid:
                                 self._indexes.pop(stream, None)
         return self._write_document(stream, path, ops)
+
+    def _writer(self, stream: str, fh: BinaryIO, fmt: CsvFormat, ops: Sequence[WriteOp]) -> CsvIndex | None:
+        """The kept index if it still describes the file; else a new index for a batch of creates
+        (a first load: the index pays off over its many batches), else a scan for just the rows
+        these ops look up, so a pass that changes a few rows of a big file holds no index."""
+        fields = {op.match[0] for op in ops if op.match}
+        kept = self._indexes.get(stream)
+        if kept is not None and kept.identity == identity_of(os.fstat(fh.fileno())) and kept.covers(fields):
+            return kept
+        if all(op.op is Op.CREATE for op in ops):
+            return self._index(stream, fh, fields)
+        self._indexes.pop(stream, None)
+        fh.seek(0)
+        return RowScan.open(fmt, stream, fh, ops)
 
     def _hash_file(self, stream: str) -> str | None:
         with self._open_file(stream) as fh:

@@ -31,7 +31,7 @@ from array import array
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from connectors.files.atomic import atomic_writer
 from connectors.files.csv_format import CsvColumns, CsvFormat, CsvHeader, format_row, is_blank
@@ -213,6 +213,27 @@ class CsvIndex:
         the ops, so rows outside this set can neither be changed nor block a change.
         """
         columns, key = self.columns, self.columns.key_index
+        wanted = self._wanted_by(ops)
+        self._prefetch(fh, wanted)
+        loaded: dict[int, CsvRecord] = {}
+        for position, texts in wanted.items():
+            for text in texts:
+                for row, record in self._rows_holding(fh, position, text):
+                    loaded[row] = record
+        # A row found by a match value keeps its key, and Table refuses the change if an earlier
+        # row holds that key too (a file with duplicate keys): those rows must be there to see.
+        keys = {columns.key_of(record.cells) for record in loaded.values()} - wanted.get(key, set())
+        keys.discard("")
+        if keys:
+            self._prefetch(fh, {key: keys})
+        for text in keys:
+            for row, record in self._rows_holding(fh, key, text):
+                loaded[row] = record
+        return dict(sorted(loaded.items()))
+
+    def _wanted_by(self, ops: Sequence[WriteOp]) -> dict[int, set[str]]:
+        """Column position -> the texts the ops look rows up by (keys, new keys, match values)."""
+        columns, key = self.columns, self.columns.key_index
         wanted: dict[int, set[str]] = {}
 
         def want(position: int | None, value: JSONValue) -> None:
@@ -231,19 +252,11 @@ class CsvIndex:
                     want(key, value)
                     with contextlib.suppress(ValueError):  # a value that cannot be stored refuses its op
                         want(key, columns.codec.from_cell(columns.codec.to_cell(value, formula), formula))
-        loaded: dict[int, CsvRecord] = {}
-        for position, texts in wanted.items():
-            for text in texts:
-                for row, record in self._rows_holding(fh, position, text):
-                    loaded[row] = record
-        # A row found by a match value keeps its key, and Table refuses the change if an earlier
-        # row holds that key too (a file with duplicate keys): those rows must be there to see.
-        keys = {columns.key_of(record.cells) for record in loaded.values()} - wanted.get(key, set())
-        for text in keys:
-            if text:
-                for row, record in self._rows_holding(fh, key, text):
-                    loaded[row] = record
-        return dict(sorted(loaded.items()))
+        return wanted
+
+    def _prefetch(self, fh: BinaryIO, wanted: dict[int, set[str]]) -> None:
+        """Make the rows holding `wanted` (column position -> texts) cheap to look up; the index
+        needs nothing (it finds any row by hash), a `RowScan` reads the file once for them."""
 
     def _encode(self, text: str) -> bytes:
         return text.encode(self._encoding)
@@ -370,3 +383,80 @@ class CsvIndex:
             low, high = bounds[number], bounds[number + 1]
             if shift and low < high:
                 starts[low:high] = array("Q", map(shift.__add__, starts[low:high]))
+
+
+class RowScan(CsvIndex):
+    """A write's rows found by one streaming scan of the file, with no index kept.
+
+    A full index costs ~28 bytes a row (offsets, hashes, hash slots), about 28 MB for a
+    1,000,000-row file, and pays off over the many batches of a first load, where each batch
+    must know which of its keys are new. A pass that updates a few rows of a big file needs it
+    for a write call or two: scanning for just the keys and match values of the ops in hand keeps
+    its memory to those rows. The write itself (patching rows, copying, checks) is the index's.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._found: dict[tuple[int, str], list[tuple[int, CsvRecord]]] = {}
+        self._covered: dict[int, set[str]] = {}
+
+    @classmethod
+    def open(cls, fmt: CsvFormat, stream: str, fh: BinaryIO, ops: Sequence[WriteOp]) -> RowScan | None:
+        """The file's version and the rows `ops` look up, from one scan; None where CsvIndex.scan
+        would give none (no header yet, or offsets that re-encoding would not reproduce)."""
+        identity = identity_of(os.fstat(fh.fileno()))
+        scanner = fmt.scanner(stream, fh, digest=Crc32)
+        records = iter(scanner)
+        header = fmt.take_header(stream, records)
+        if header is None or not header.names or header.key is None:
+            return None
+        columns = fmt.columns(stream, header.names, header.key)
+        scan = cls(fmt, stream, header, columns, identity, "", array("Q"), {})
+        wanted = scan._wanted_by(ops)
+        scan._collect(records, wanted)
+        if not scanner.offsets_exact:
+            return None
+        scan.checksum = scanner.hexdigest()
+        scan._covered = wanted
+        return scan
+
+    def _collect(self, records: Iterable[CsvRecord], wanted: dict[int, set[str]]) -> None:
+        text = self.columns.text
+        row = 0
+        for record in records:
+            if is_blank(record.cells):
+                continue  # numbered as CsvIndex.scan numbers rows: blank rows are not rows
+            for position, texts in wanted.items():
+                cell = text(record.cells, position)
+                if cell in texts:
+                    self._found.setdefault((position, cell), []).append((row, record))
+            row += 1
+
+    def _prefetch(self, fh: BinaryIO, wanted: dict[int, set[str]]) -> None:
+        if all(texts <= self._covered.get(position, set()) for position, texts in wanted.items()):
+            return  # the scan at open() already looked for these
+        fh.seek(0)
+        scanner = self.fmt.scanner(self.stream, fh, digest=Crc32)
+        records = iter(scanner)
+        self.fmt.take_header(self.stream, records)
+        self._found.clear()  # collected again for everything asked, so no row is listed twice
+        covered = {p: set(t) for p, t in self._covered.items()}
+        for position, texts in wanted.items():
+            covered.setdefault(position, set()).update(texts)
+        self._collect(records, covered)
+        if scanner.hexdigest() != self.checksum:
+            raise FileChanged(self.label)
+        self._covered = covered
+
+    def _rows_holding(self, fh: BinaryIO, position: int, text: str) -> list[tuple[int, CsvRecord]]:
+        return self._found.get((position, text), [])
+
+    def _learn(
+        self,
+        table: Table,
+        loaded: dict[int, CsvRecord],
+        edits: Sequence[_Edit],
+        added: Sequence[Row],
+        lengths: Sequence[int],
+    ) -> None:
+        self.valid = False  # nothing to keep: the next write scans for its own rows
