@@ -361,14 +361,18 @@ def _keep_running(console: Console, config: Path, metrics: str) -> int:
     def ask(signum: int, frame: object) -> None:
         stop["asked"] = True
 
-    previous = signal.signal(signal.SIGTERM, ask)
+    # Ctrl-C sets the flag like SIGTERM instead of raising KeyboardInterrupt wherever the main thread
+    # happens to be: raised inside Popen.poll(), it can leave the Popen's wait lock taken, and the
+    # wait for the daemon in _stop_daemon then never returns.
+    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         while daemon.poll() is None and not stop["asked"]:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         _stop_daemon(daemon)
     if not stop["asked"] and daemon.returncode not in (0, -signal.SIGTERM):
         console.print(
