@@ -106,6 +106,7 @@ class Stand:
         self.collections_only = workflow.endswith("-collections")
         workflow = workflow.removesuffix("-collections")
         self.workflow, self.size, self.root = workflow, size, root
+        self.versions: dict[int, int] = {}  # files-to-files: row -> the version it was last edited to
         # Imported here, not at the top: the child processes import this module too, and their
         # peak RSS should be the pass's, not the stand-ins' (werkzeug, lark, pymap).
         from syncd.sandbox.salesforce import SalesforceSandbox
@@ -155,7 +156,8 @@ class Stand:
             for i in picked:
                 self.sheets.set_values(self.spreadsheet, "Clients", (i + 1, 1), [[f"Client {i} v{version}"]])
         elif self.workflow == "files-to-files":
-            write_csv(self.root / "crm" / "Account.csv", self.size, changed=set(picked), version=version)
+            self.versions.update(dict.fromkeys(picked, version))  # earlier edits stay as they were
+            write_csv(self.root / "crm" / "Account.csv", self.size, self.versions)
 
     def stop(self) -> None:
         for server in (self.org, self.sheets):
@@ -199,13 +201,14 @@ class Stand:
         return self.root
 
 
-def write_csv(path: Path, n: int, changed: set[int] | None = None, version: int = 1) -> None:
+def write_csv(path: Path, n: int, versions: dict[int, int] | None = None) -> None:
+    """The export of `n` clients; `versions` gives edited rows their version (0: as first written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
         out.writerow(["Client_No__c", "Name", "Email__c", "Tier__c", "Phone", "BillingCity"])
         for i in range(n):
-            a = account(i, version if changed and i in changed else 0)
+            a = account(i, versions.get(i, 0) if versions else 0)
             out.writerow(
                 [a["Client_No__c"], a["Name"], a["Email__c"], a["Tier__c"], a["Phone"], a["BillingCity"]]
             )
