@@ -324,13 +324,9 @@ class FilesConnector:
         assert isinstance(fmt, CsvFormat)
         wanted = self._indexed_fields.setdefault(stream, set())
         wanted.update(fields)
-        index = self._indexes.get(stream)
-        if (
-            index is not None
-            and index.identity == identity_of(os.fstat(fh.fileno()))
-            and index.covers(wanted)
-        ):
-            return index
+        kept = self._kept_index(stream, fh, wanted)
+        if kept is not None:
+            return kept
         self._indexes.pop(stream, None)
         fh.seek(0)
         index = CsvIndex.scan(fmt, stream, fh, wanted)
@@ -352,16 +348,23 @@ class FilesConnector:
                                 self._indexes.pop(stream, None)
         return self._write_document(stream, path, ops)
 
+    def _kept_index(self, stream: str, fh: BinaryIO, fields: Collection[str]) -> CsvIndex | None:
+        """The index kept for `stream` if it still describes the file open as `fh` and covers `fields`."""
+        kept = self._indexes.get(stream)
+        if kept is not None and kept.identity == identity_of(os.fstat(fh.fileno())) and kept.covers(fields):
+            return kept
+        return None
+
     def _writer(self, stream: str, fh: BinaryIO, fmt: CsvFormat, ops: Sequence[WriteOp]) -> CsvIndex | None:
         """The kept index if it still describes the file; else a new index for a batch of creates
         (a first load: the index pays off over its many batches), else a scan for just the rows
         these ops look up, so a pass that changes a few rows of a big file holds no index."""
         fields = {op.match[0] for op in ops if op.match}
-        kept = self._indexes.get(stream)
-        if kept is not None and kept.identity == identity_of(os.fstat(fh.fileno())) and kept.covers(fields):
-            return kept
         if all(op.op is Op.CREATE for op in ops):
             return self._index(stream, fh, fields)
+        kept = self._kept_index(stream, fh, fields)
+        if kept is not None:
+            return kept
         self._indexes.pop(stream, None)
         fh.seek(0)
         return RowScan.open(fmt, stream, fh, ops)
