@@ -365,16 +365,22 @@ def records_and_cursor(connector: SalesforceConnector, cursor: Any) -> tuple[lis
     return [r.fields["Name"] for b in batches for r in b.records], batches[-1].cursor
 
 
-def test_a_quiet_org_is_not_read_again_for_the_overlap_once_a_read_found_nothing_new(
+def quiet_org(org: SalesforceSandbox, connector: SalesforceConnector) -> tuple[Any, Any]:
+    """Cursors of a first and a second read of an org whose one record changed 30 s ago."""
+    stamp = soql_datetime(datetime.now(UTC) - timedelta(seconds=30))
+    org.insert("Account", {"Name": "Acme"}, system_modstamp=stamp)
+    _, first = records_and_cursor(connector, None)
+    names, second = records_and_cursor(connector, first)
+    assert names == []
+    return first, second
+
+
+def test_a_quiet_org_is_not_read_again_for_the_overlap_once_a_read_has_seen_it(
     org: SalesforceSandbox, connect: Factory
 ) -> None:
     connector = connect(overlap_seconds=10)
-    org.insert(
-        "Account", {"Name": "Acme"}, system_modstamp=soql_datetime(datetime.now(UTC) - timedelta(seconds=30))
-    )
-    _, first = records_and_cursor(connector, None)
-    names, second = records_and_cursor(connector, first)
-    assert names == [] and second.get("checked")  # the overlap came back once, already seen
+    _, second = quiet_org(org, connector)
+    assert second.get("checked")  # the read window starts at a read's own time, not the record's
     names, third = records_and_cursor(connector, second)
     assert names == [] and third == second  # nothing came back: an idle pass stores no cursor
 
@@ -383,11 +389,7 @@ def test_a_late_commit_inside_the_overlap_of_a_quiet_read_is_still_read(
     org: SalesforceSandbox, connect: Factory
 ) -> None:
     connector = connect(overlap_seconds=10)
-    org.insert(
-        "Account", {"Name": "Acme"}, system_modstamp=soql_datetime(datetime.now(UTC) - timedelta(seconds=30))
-    )
-    _, first = records_and_cursor(connector, None)
-    _, quiet = records_and_cursor(connector, first)
+    _, quiet = quiet_org(org, connector)
     late = soql_datetime(
         datetime.fromisoformat(quiet["checked"].replace("Z", "+00:00")) - timedelta(seconds=5)
     )
