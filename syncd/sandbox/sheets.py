@@ -12,6 +12,8 @@ Every API call needs a bearer token: one from `/token`, or the sandbox's static 
 Quotas work like Google's per-user per-minute read and write limits (GET is a read, everything else a
 write; Drive calls are not counted), answering 429 RESOURCE_EXHAUSTED with Google's message.
 Faults from `knobs` ("429", "500", "503", "drop") hit before the call touches any state.
+A request body over 10 MiB is refused as Google does (400 INVALID_ARGUMENT, "Request payload size
+exceeds the limit: 10485760 bytes.").
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ INVALID_CREDENTIALS = (
     "valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
 )
 PROJECT_NUMBER = "100000000001"
+MAX_REQUEST_BYTES = 10_485_760
+"""Google refuses a request body past this size (400 INVALID_ARGUMENT, whatever the call)."""
 
 
 class Quotas:
@@ -424,6 +428,8 @@ class SheetsSandbox:
     def _json_body(request: Request) -> dict[str, Any]:
         if request.method in ("GET", "DELETE") or not request.content_length:
             return {}
+        if request.content_length > MAX_REQUEST_BYTES:
+            raise api.bad_request(f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes.")
         if request.mimetype != "application/json":
             return {}
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 
@@ -9,7 +10,7 @@ import pytest
 import requests
 
 from syncd.sandbox.knobs import FaultPlan
-from syncd.sandbox.sheets import SheetsSandbox
+from syncd.sandbox.sheets import MAX_REQUEST_BYTES, SheetsSandbox
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -208,3 +209,46 @@ def test_writing_more_rows_than_a_closed_range_holds_is_refused(
         answer.json()["error"]["message"]
         == "Requested writing within range [S!A1:B1], but tried writing to row [2]"
     )
+
+
+def limit_sized_append(size: int) -> str:
+    """A values.append body of exactly `size` bytes: rows of 40,000-character cells, the last padded."""
+    full = ["x" * 40_000]
+    count = (size - len(json.dumps({"values": [["x"]]}))) // len(json.dumps([full, ["x"]]))
+    body = json.dumps({"values": [*([full] * count), ["x"]]})
+    body = json.dumps({"values": [*([full] * count), ["x" * (1 + size - len(body))]]})
+    assert len(body) == size
+    return body
+
+
+def test_a_request_body_over_10_mib_is_refused_as_google_does(
+    server: SheetsSandbox, http: requests.Session, key: str
+) -> None:
+    body = limit_sized_append(MAX_REQUEST_BYTES + 1)
+    answer = http.post(
+        url(server, key, "/values/S!A1:append"),
+        params={"valueInputOption": "RAW"},
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"] == {
+        "code": 400,
+        "message": "Request payload size exceeds the limit: 10485760 bytes.",
+        "status": "INVALID_ARGUMENT",
+    }
+    assert server.values(key, "S") == [["a", "b"]]
+
+
+def test_a_request_body_of_exactly_10_mib_is_accepted(
+    server: SheetsSandbox, http: requests.Session, key: str
+) -> None:
+    body = limit_sized_append(MAX_REQUEST_BYTES)
+    answer = http.post(
+        url(server, key, "/values/S!A1:append"),
+        params={"valueInputOption": "RAW"},
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 200
+    assert len(server.values(key, "S")) == 1 + len(json.loads(body)["values"])
