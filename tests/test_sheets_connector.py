@@ -453,6 +453,32 @@ def test_the_engine_is_asked_for_ten_thousand_ops_per_write() -> None:
     assert preferred_write_batch(SheetsConnector) == 10_000
 
 
+def test_requests_are_sized_by_the_max_request_bytes_setting(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
+    assert connect(sheets, key).max_payload_bytes == 9_000_000
+    assert connect(sheets, key, max_request_bytes=2_000_000).max_payload_bytes == 2_000_000
+
+
+def test_new_rows_of_several_megabytes_go_out_in_one_append(
+    sheets: SheetsSandbox,
+) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": [ROSTER[0]]})
+    connector = connect(sheets, key)
+    sizes = request_bodies(connector)
+    filler = "x" * 250
+    creates = [
+        WriteOp(Op.CREATE, {"Email": f"n{i}@x.org", "Name": filler}, match=("Email", f"n{i}@x.org"))
+        for i in range(12_000)
+    ]
+    sheets.knobs.reset_counts()
+    results = connector.write("Clients", creates)
+    assert all(r.ok for r in results)
+    assert sheets.knobs.calls == {"values.batchGet": 1, "values.append": 1}
+    assert sizes[0] > 3_000_000  # past the old cuts: 2 MB and 10,000 rows a request
+    values = sheets.values(key, "Clients")
+    assert len(values) == 12_001 and values[-1] == ["n11999@x.org", filler]
+
+
 def test_updates_spread_over_the_sheet_and_new_rows_are_one_read_and_two_writes(
     sheets: SheetsSandbox,
 ) -> None:
@@ -472,16 +498,16 @@ def test_updates_spread_over_the_sheet_and_new_rows_are_one_read_and_two_writes(
     assert [row[0] for row in values[61:]] == [f"n{i}@x.org" for i in range(25)]
 
 
-def test_a_write_past_the_payload_limit_is_cut_into_requests_under_it(sheets: SheetsSandbox) -> None:
+def test_a_write_past_max_request_bytes_is_cut_into_requests_under_it(sheets: SheetsSandbox) -> None:
     key = sheets.create_spreadsheet("s", {"Clients": numbered_roster(40)})
-    connector = connect(sheets, key)
-    connector.max_payload_bytes = 1_000
+    connector = connect(sheets, key, max_request_bytes=100_000)
     sizes = request_bodies(connector)
+    long = "y" * 5_000  # 40 rows of it: about 200 KB of updates and as much of new rows
     updates = [
-        WriteOp(Op.UPDATE, {"Name": f"Renamed {i}", "City": "Turin"}, key=f"r{i}@x.org") for i in range(40)
+        WriteOp(Op.UPDATE, {"Name": f"Renamed {i}", "City": long}, key=f"r{i}@x.org") for i in range(40)
     ]
     creates = [
-        WriteOp(Op.CREATE, {"Email": f"n{i}@x.org", "Name": f"New {i}"}, match=("Email", f"n{i}@x.org"))
+        WriteOp(Op.CREATE, {"Email": f"n{i}@x.org", "Name": long}, match=("Email", f"n{i}@x.org"))
         for i in range(40)
     ]
     sheets.knobs.reset_counts()
@@ -491,16 +517,31 @@ def test_a_write_past_the_payload_limit_is_cut_into_requests_under_it(sheets: Sh
         *((True, f"n{i}@x.org", True) for i in range(40)),
     ]
     assert sheets.knobs.calls["values.batchUpdate"] > 1 and sheets.knobs.calls["values.append"] > 1
-    assert sizes and max(sizes) <= 1_000
+    assert sizes and max(sizes) <= 100_000
     values = sheets.values(key, "Clients")
-    assert values[1:41] == [[f"r{i}@x.org", f"Renamed {i}", "Turin"] for i in range(40)]
-    assert values[41:] == [[f"n{i}@x.org", f"New {i}"] for i in range(40)]
+    assert values[1:41] == [[f"r{i}@x.org", f"Renamed {i}", long] for i in range(40)]
+    assert values[41:] == [[f"n{i}@x.org", long] for i in range(40)]
+
+
+def test_a_write_past_10_mib_never_reaches_google_as_one_request(sheets: SheetsSandbox) -> None:
+    key = sheets.create_spreadsheet("s", {"Clients": [ROSTER[0]]})
+    connector = connect(sheets, key, max_request_bytes=10_000_000)
+    sizes = request_bodies(connector)
+    long = "z" * 45_000  # 250 rows of it: 11.25 MB, past the 10,485,760 bytes Google refuses
+    creates = [
+        WriteOp(Op.CREATE, {"Email": f"n{i}@x.org", "Name": long}, match=("Email", f"n{i}@x.org"))
+        for i in range(250)
+    ]
+    sheets.knobs.reset_counts()
+    assert all(r.ok for r in connector.write("Clients", creates))
+    assert sheets.knobs.calls == {"values.batchGet": 1, "values.append": 2}
+    assert max(sizes) <= 10_000_000
+    assert len(sheets.values(key, "Clients")) == 251
 
 
 def test_a_refused_request_of_a_cut_write_fails_only_its_own_records(sheets: SheetsSandbox) -> None:
     key = sheets.create_spreadsheet("s", {"Clients": numbered_roster(10)})
-    connector = connect(sheets, key)
-    connector.max_payload_bytes = 350  # four one-cell rows a request
+    connector = connect(sheets, key, max_request_bytes=100_000)  # four rows of 24,000 characters
     connector.find("Clients", "Email", ["r0@x.org"])
     # Meanwhile someone shrinks the grid: the last row the connector saw is gone.
     resize = {"sheetId": 0, "gridProperties": {"rowCount": 10}}
@@ -512,14 +553,15 @@ def test_a_refused_request_of_a_cut_write_fails_only_its_own_records(sheets: She
             ]
         },
     )
+    city = "P" * 24_000
     results = connector.write(
-        "Clients", [WriteOp(Op.UPDATE, {"City": "Paris"}, key=f"r{i}@x.org") for i in range(10)]
+        "Clients", [WriteOp(Op.UPDATE, {"City": city}, key=f"r{i}@x.org") for i in range(10)]
     )
     assert [r.ok for r in results] == [True] * 9 + [False]
     # Three requests of four, four and two rows; only the last is refused and retried op by op.
     assert sheets.knobs.calls["values.batchUpdate"] == 3 + 2
     assert results[9].error is not None and results[9].error.code == "INVALID_ARGUMENT"
-    assert [row[2] for row in sheets.values(key, "Clients")[1:]] == ["Paris"] * 9
+    assert [row[2] for row in sheets.values(key, "Clients")[1:]] == [city] * 9
 
 
 def test_a_write_right_after_find_uses_finds_read(sheets: SheetsSandbox) -> None:

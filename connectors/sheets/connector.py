@@ -4,7 +4,8 @@ Sheets has no change feed and no per-row edit times, so the cursor is the conten
 seen: a read (one `values.batchGet` per worksheet) hands on only rows that are new, changed or gone.
 A write makes one `values.batchUpdate` for updates and deletes and one `values.append` for new rows,
 whatever the number of records, because the per-minute quota, not bandwidth, is what runs out; only a
-payload past Google's recommended 2 MB is cut into more calls of that size.
+payload past `max_request_bytes` (default 9 MB, under the 10 MiB Google refuses; Google recommends
+2 MB for speed) is cut into more calls of that size.
 """
 
 from __future__ import annotations
@@ -49,8 +50,6 @@ from syncd.records import (
 
 MAX_CELL_CHARS = 50_000
 MAX_CELLS = 10_000_000
-MAX_PAYLOAD_BYTES = 2_000_000
-"""Google's recommended largest request body; a bigger write is cut into requests of about this size."""
 TABLE_REUSE_SECONDS = 5.0
 """How old a table read by find() may be for the next write() to the worksheet to use it instead of
 reading again: the same few seconds a write has always had between its own read and its update."""
@@ -213,7 +212,8 @@ class SheetsConnector:
         self.clock: Callable[[], float] = time.time
         #: Ages the table find() read, for write() to use or re-read (never moved by wall-clock changes).
         self.monotonic: Callable[[], float] = time.monotonic
-        self.max_payload_bytes = MAX_PAYLOAD_BYTES
+        #: Largest request body a write sends (the `max_request_bytes` setting).
+        self.max_payload_bytes = self.settings.max_request_bytes
         self.table_reuse_seconds = TABLE_REUSE_SECONDS
         self._found: dict[str, tuple[float, SheetTable]] = {}
         # After a write that only appended: the table it wrote, with its new rows, for the next

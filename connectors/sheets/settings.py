@@ -97,6 +97,17 @@ class SheetsSettings(BaseModel):
         64.0, ge=0, description="Cap of one retry delay (Google suggests 64 s)."
     )
     timeout_seconds: float = Field(60.0, gt=0, description="HTTP timeout of one call.")
+    max_request_bytes: int = Field(
+        9_000_000,
+        ge=100_000,
+        le=10_000_000,
+        description=(
+            "Largest body of one write request; a bigger write is cut into requests of this size. "
+            "Google refuses a request over 10 MiB (10,485,760 bytes) and recommends 2 MB for speed, "
+            "but the per-minute write quota, not bandwidth, is what runs out, so the default sends a "
+            "pass's writes in as few requests as it can. Set 2000000 on a slow link."
+        ),
+    )
     batch_size: int = Field(500, ge=1, description="Records per batch handed to the engine when reading.")
 
     @field_validator("endpoint")
