@@ -193,7 +193,7 @@ class MappingSpec(_Strict):
         le=50000,
         description=(
             "Records per write call and per journal transaction. Unset: the target's preferred size "
-            "(Salesforce 10,000, Sheets 10,000, CSV files 5,000, others 200)."
+            "(Salesforce 10,000, Sheets 100,000, CSV files 5,000, others 200)."
         ),
     )
     updates: bool = Field(

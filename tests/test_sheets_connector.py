@@ -449,8 +449,8 @@ def request_bodies(connector: SheetsConnector) -> list[int]:
     return sizes
 
 
-def test_the_engine_is_asked_for_ten_thousand_ops_per_write() -> None:
-    assert preferred_write_batch(SheetsConnector) == 10_000
+def test_the_engine_is_asked_for_a_hundred_thousand_ops_per_write() -> None:
+    assert preferred_write_batch(SheetsConnector) == 100_000
 
 
 def test_requests_are_sized_by_the_max_request_bytes_setting(sheets: SheetsSandbox) -> None:
@@ -459,7 +459,7 @@ def test_requests_are_sized_by_the_max_request_bytes_setting(sheets: SheetsSandb
     assert connect(sheets, key, max_request_bytes=2_000_000).max_payload_bytes == 2_000_000
 
 
-def test_new_rows_of_several_megabytes_go_out_in_one_append(
+def test_new_rows_of_several_megabytes_and_past_ten_thousand_go_out_in_one_append(
     sheets: SheetsSandbox,
 ) -> None:
     key = sheets.create_spreadsheet("s", {"Clients": [ROSTER[0]]})
