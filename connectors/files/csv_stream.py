@@ -20,8 +20,11 @@ from typing import BinaryIO, Protocol
 
 from syncd.errors import ConfigError, ConfigProblem
 
-CHUNK = 1 << 20
-"""Bytes read at a time when scanning a whole file."""
+CHUNK = 1 << 18
+"""Bytes read at a time when scanning a whole file. A chunk is held as text and split into lines
+while its rows are handed out, and a pass can have three scans open (the source read, the target's
+row scan, the copy of a write), so 1 MiB chunks cost ~14 MB at the peak of a 1,000,000-row pass
+and 256 KiB ones a quarter of that, at the same speed."""
 
 SEEK_CHUNK = 1 << 13
 """Bytes read at a time when reading one row at a known offset."""
