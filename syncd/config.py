@@ -190,10 +190,10 @@ class MappingSpec(_Strict):
     batch_size: int | None = Field(
         None,
         ge=1,
-        le=50000,
+        le=100_000,
         description=(
             "Records per write call and per journal transaction. Unset: the target's preferred size "
-            "(Salesforce 10,000, Sheets 100,000, CSV files 5,000, others 200)."
+            "(Salesforce 10,000, Sheets 100,000, CSV files 2,000, others 200)."
         ),
     )
     updates: bool = Field(

@@ -90,8 +90,8 @@ def old_format_cursor(text: str) -> dict[str, Any]:
 # writes
 
 
-def test_write_batch_size_asks_the_engine_for_5000_ops_per_call() -> None:
-    assert preferred_write_batch(connector(Path("/nonexistent"))) == 5_000
+def test_write_batch_size_asks_the_engine_for_2000_ops_per_call() -> None:
+    assert preferred_write_batch(connector(Path("/nonexistent"))) == 2_000
 
 
 def test_a_created_row_is_appended_and_every_other_byte_stays_identical(tmp_path: Path) -> None:
