@@ -449,8 +449,8 @@ def request_bodies(connector: SheetsConnector) -> list[int]:
     return sizes
 
 
-def test_the_engine_is_asked_for_a_hundred_thousand_ops_per_write() -> None:
-    assert preferred_write_batch(SheetsConnector) == 100_000
+def test_the_engine_is_asked_for_ten_thousand_ops_per_write() -> None:
+    assert preferred_write_batch(SheetsConnector) == 10_000
 
 
 def test_requests_are_sized_by_the_max_request_bytes_setting(sheets: SheetsSandbox) -> None:
