@@ -24,11 +24,20 @@ import time
 from pathlib import Path
 
 from harness import REALISTIC_LATENCY_MS, Figure, Results, header, in_child, sizes
-from workflows import API_WORKFLOWS, WORKFLOWS, Stand, engine_alone, fresh_dir, run_passes, sqlite_ceiling
+from workflows import (
+    API_WORKFLOWS,
+    WORKFLOWS,
+    Stand,
+    base_of,
+    engine_alone,
+    fresh_dir,
+    run_passes,
+    sqlite_ceiling,
+)
 
 OVERLAP_SECONDS = 5  # the Salesforce connector's default overlap_seconds
 
-SIZE_LIMITS = {"sf-to-sheets": 100_000, "sheets-to-sf": 100_000, "sheets-to-sf-collections": 100_000}
+SIZE_LIMITS = dict.fromkeys(("sf-to-sheets", "sheets-to-sf"), 100_000)  # per base workflow
 """Largest size run per workflow: a 1M-row worksheet is past what people keep in Sheets (and its
 10M-cell cap at 10 columns); 1M Salesforce writes cost 5,000 of a typical org's daily API calls."""
 
@@ -54,7 +63,7 @@ SHEETS_WRITES = ("values.batchUpdate", "values.append", "batchUpdate", "values.u
 def economy(workflow: str, size: int, latency: int, calls: dict[str, int]) -> list[Figure]:
     """The per-1,000-record figures the goals are stated in, from one initial sync's calls."""
     out = []
-    base = workflow.removesuffix("-collections")
+    base = base_of(workflow)
     if base == "sheets-to-sf":
         bulk = calls.get("sf.bulk2_ingest", 0) > 0
         out.append(
@@ -86,7 +95,7 @@ def economy(workflow: str, size: int, latency: int, calls: dict[str, int]) -> li
         out.append(
             Figure(
                 "sync",
-                "sf-to-sheets: SF query calls per 1,000 read",
+                f"{workflow}: SF query calls per 1,000 read",
                 size,
                 latency,
                 value=reads,
@@ -99,7 +108,7 @@ def economy(workflow: str, size: int, latency: int, calls: dict[str, int]) -> li
         out.append(
             Figure(
                 "sync",
-                "sf-to-sheets: Sheets reads / writes in the pass",
+                f"{workflow}: Sheets reads / writes in the pass",
                 size,
                 latency,
                 value=float(writes),
@@ -170,7 +179,7 @@ def run_one(results: Results, workflow: str, size: int, latency: int, work: Path
                 per_pass.append(stand.calls())
             stand.reset_counts()
 
-        if workflow == "sf-to-sheets":
+        if base_of(workflow) == "sf-to-sheets":
             # Steady state: the daemon's next pass comes minutes later, when the read's overlap
             # window (5 s, for late commits) no longer covers the burst the initial sync read.
             time.sleep(OVERLAP_SECONDS + 1)
@@ -256,12 +265,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
         for workflow in args.workflows.split(","):
             for size in sizes(args.sizes):
-                if size > SIZE_LIMITS.get(workflow, 10**9):
+                if size > SIZE_LIMITS.get(base_of(workflow), 10**9):
                     continue
                 latencies = (
-                    [int(x) for x in args.latencies.split(",")]
-                    if workflow.removesuffix("-collections") in API_WORKFLOWS
-                    else [0]
+                    [int(x) for x in args.latencies.split(",")] if base_of(workflow) in API_WORKFLOWS else [0]
                 )
                 for latency in latencies:
                     run_one(results, workflow, size, latency, Path(tmp))

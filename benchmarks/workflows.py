@@ -6,6 +6,8 @@ itself runs in a child process whose memory is measured alone (see harness.in_ch
 
 - `sf-to-sheets`: Salesforce Accounts -> a roster worksheet (Salesforce queryAll, Sheets appends);
 - `sheets-to-sf`: a worksheet of clients -> Salesforce Accounts, upserted on an external id;
+  `-collections` forces sObject Collections; `sf-to-sheets-batch100k` sets `batch_size: 100000`
+  (fewer appends, more memory);
 - `files-to-files`: a CSV export -> a CSV roster;
 - `engine`: an in-memory source and a target that accepts everything, so only map + plan + journal
   is timed, next to the raw SQLite ceiling for the same rows.
@@ -30,8 +32,26 @@ from syncd.journal import Journal
 from syncd.project import load_project
 from syncd.records import Batch, Cursor, Op, Record, StreamInfo, WriteOp, WriteResult
 
-WORKFLOWS = ("sf-to-sheets", "sheets-to-sf", "sheets-to-sf-collections", "files-to-files", "engine")
+WORKFLOWS = (
+    "sf-to-sheets",
+    "sf-to-sheets-batch100k",
+    "sheets-to-sf",
+    "sheets-to-sf-collections",
+    "files-to-files",
+    "engine",
+)
 API_WORKFLOWS = ("sf-to-sheets", "sheets-to-sf")
+VARIANTS = ("-collections", "-batch100k")
+"""Suffixes that run a workflow with one setting changed: Salesforce writes forced through sObject
+Collections (no Bulk API), or the mapping's `batch_size: 100000` (one write batch per 100,000)."""
+
+
+def base_of(workflow: str) -> str:
+    """The workflow a variant runs ("sheets-to-sf-collections" -> "sheets-to-sf")."""
+    for suffix in VARIANTS:
+        workflow = workflow.removesuffix(suffix)
+    return workflow
+
 
 SF_SEED = {
     "objects": {
@@ -104,7 +124,8 @@ class Stand:
 
     def __init__(self, workflow: str, size: int, latency_ms: int, root: Path) -> None:
         self.collections_only = workflow.endswith("-collections")
-        workflow = workflow.removesuffix("-collections")
+        self.one_batch = workflow.endswith("-batch100k")
+        workflow = base_of(workflow)
         self.workflow, self.size, self.root = workflow, size, root
         self.versions: dict[int, int] = {}  # files-to-files: row -> the version it was last edited to
         # Imported here, not at the top: the child processes import this module too, and their
@@ -190,6 +211,8 @@ class Stand:
                 "keys": {"Clients": "Client No"},
             }
             mapping = MAPPING_TO_SHEET if self.workflow == "sf-to-sheets" else MAPPING_TO_SF
+            if self.one_batch:
+                mapping += "batch_size: 100000\n"
         else:
             conns["crm"] = {"kind": "files", "path": "crm", "keys": {"Account": "Client_No__c"}}
             conns["roster"] = {"kind": "files", "path": "roster", "keys": {"Clients": "Client No"}}
