@@ -8,15 +8,17 @@ production ready, and it has no jitter).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import ijson
 import requests
 from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import credentials as user_credentials
@@ -128,6 +130,14 @@ def api_message(error: APIError) -> tuple[str, str]:
 def parse_value_ranges(body: bytes) -> list[dict[str, Any]]:
     """The `valueRanges` of a values.batchGet response body."""
     return list(json.loads(body).get("valueRanges", []))
+
+
+def single_value_range(body: bytes) -> tuple[str, Iterator[list[Any]]]:
+    """The echoed range and the rows of a values.batchGet body for one range, the rows parsed one
+    at a time as they are iterated (ijson's C parser, as fast as json.loads), so a 100,000-row
+    worksheet is never held parsed whole. Numbers come back as int or float, as json.loads gives."""
+    echoed = next(ijson.items(io.BytesIO(body), "valueRanges.item.range"), "")
+    return str(echoed), ijson.items(io.BytesIO(body), "valueRanges.item.values.item", use_float=True)
 
 
 def build_session(settings: SheetsSettings) -> requests.Session:

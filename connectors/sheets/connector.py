@@ -26,7 +26,7 @@ from gspread.exceptions import APIError
 from gspread.utils import absolute_range_name
 from pydantic import BaseModel
 
-from connectors.sheets.client import SheetsClient, api_message, parse_value_ranges
+from connectors.sheets.client import SheetsClient, api_message, single_value_range
 from connectors.sheets.settings import SYNCD_ID, SheetsSettings
 from connectors.sheets.table import SheetTable, cell_text, column_letter
 from syncd.cells import parse_edit_time, quote
@@ -501,8 +501,10 @@ class SheetsConnector:
             ) from None
 
     def _parse(self, stream: str, body: bytes) -> SheetTable:
-        value_range = parse_value_ranges(body)[0]
-        return SheetTable.parse(stream, value_range, self.settings.header_row, self.settings.keys.get(stream))
+        echoed, rows = single_value_range(body)
+        return SheetTable.from_rows(
+            stream, rows, echoed, self.settings.header_row, self.settings.keys.get(stream)
+        )
 
     def _recent_table(self, stream: str) -> SheetTable | None:
         """The table find() read for this worksheet if it is fresh enough to write by; used once.
@@ -548,6 +550,7 @@ class SheetsConnector:
                 while len(row) <= column:
                     row.append("")
                 row[column] = new_id
+                table.rows[number] = row  # rows are handed out as copies (PackedRows)
                 cells[(number, column)] = new_id
         blocks = self._blocks(table, cells)
         if header is not None:
