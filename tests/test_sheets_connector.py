@@ -16,6 +16,7 @@ import pytest
 from connectors.sheets import SheetsConnector, SheetsSettings
 from connectors.sheets.connector import row_hash
 from connectors.sheets.settings import SYNCD_ID
+from connectors.sheets.table import SheetTable
 from syncd.errors import BudgetExhausted, ConfigError
 from syncd.records import (
     Batch,
@@ -619,12 +620,34 @@ def test_an_unchanged_sheet_reads_as_nothing_without_looking_at_its_rows(
     key = sheets.create_spreadsheet("s", {"Clients": ROSTER})
     connector = connect(sheets, key)
     _, last = read_all(connector, "Clients")
-    monkeypatch.setattr(connector, "_scan", lambda *args: pytest.fail("the rows were scanned"))
+    monkeypatch.setattr(connector, "_parse", lambda *args: pytest.fail("the rows were parsed"))
     sheets.knobs.reset_counts()
     records, again = read_all(connector, "Clients", last.cursor)
     assert records == [] and again.problems == []
     assert again.cursor == last.cursor
     assert sheets.knobs.calls == {"values.batchGet": 1}
+
+
+def test_a_read_hands_on_each_batch_before_it_scans_the_rows_after_it(sheets: SheetsSandbox) -> None:
+    rows = [["Email", "Name"], *([f"c{i}@x.org", f"C{i}"] for i in range(7))]
+    key = sheets.create_spreadsheet("s", {"Clients": rows})
+    connector = connect(sheets, key, batch_size=3)
+    scanned: list[str] = []
+    real_fields_of = SheetTable.fields_of
+
+    def fields_of(table: SheetTable, row: list[Any], formulas: frozenset[str]) -> dict[str, Any]:
+        scanned.append(row[0])
+        return real_fields_of(table, row, formulas)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SheetTable, "fields_of", fields_of)
+        batches = connector.read("Clients", None)
+        first = next(batches)
+        assert [r.key for r in first.records] == ["c0@x.org", "c1@x.org", "c2@x.org"]
+        assert first.cursor is None and len(scanned) == 3
+        rest = list(batches)
+    assert [len(b.records) for b in rest] == [3, 1]
+    assert rest[0].cursor is None and rest[-1].cursor is not None
 
 
 def test_a_change_after_an_unchanged_read_is_still_seen(sheets: SheetsSandbox) -> None:

@@ -262,20 +262,19 @@ class SheetsConnector:
                 f"worksheet {stream!r} has no column {table.key_column!r} (its key column); "
                 f"its headers are {', '.join(repr(h) for h in table.columns)}"
             )
-        current, problems = self._scan(stream, table)
-        out, rows, pending = self._changes(stream, previous, current)
-        seen_problems = {content_hash([p.category, p.raw]) for p in problems}
-        fresh = [p for p in problems if content_hash([p.category, p.raw]) not in previous.problems]
-        size = self.settings.batch_size
-        items: list[Record | ReadProblem] = [*out, *fresh]
-        final = SheetCursor(rows, pending, frozenset(seen_problems), digest).to_json()
-        for start in range(0, max(len(items), 1), size):
-            chunk = items[start : start + size]
-            yield Batch(
-                records=[i for i in chunk if isinstance(i, Record)],
-                cursor=final if start + size >= len(items) else None,
-                problems=[i for i in chunk if isinstance(i, ReadProblem)],
-            )
+        following = SheetCursor({})
+        records: list[Record] = []
+        problems: list[ReadProblem] = []
+        for item in self._changes(stream, table, previous, following):
+            if isinstance(item, Record):
+                records.append(item)
+            else:
+                problems.append(item)
+            if len(records) + len(problems) >= self.settings.batch_size:
+                yield Batch(records=records, cursor=None, problems=problems)
+                records, problems = [], []
+        following.digest = digest
+        yield Batch(records=records, cursor=following.to_json(), problems=problems)
 
     def _digest(self, stream: str, body: bytes) -> str:
         """A hash of the raw values response and of the settings that shape records from it.
@@ -319,41 +318,23 @@ class SheetsConnector:
             for seen in pending.values()
         )
 
-    def _scan(
-        self, stream: str, table: SheetTable
-    ) -> tuple[dict[str, tuple[str, dict[str, JSONValue]]], list[ReadProblem]]:
-        """Every keyed row as (content hash, fields), and the rows that cannot be records."""
-        formulas = frozenset(self.settings.formulas.get(stream, []))
-        current: dict[str, tuple[str, dict[str, JSONValue]]] = {}
-        first_index: dict[str, int] = {}
-        problems: list[ReadProblem] = []
-        for index, row in enumerate(table.rows):
-            key = table.key_of(row)  # a row with a key is not blank: the blank test is for the rest
-            if not key and table.is_blank(row):
-                continue
-            if not key:
-                message = f"the key column {table.key_column!r} is blank"
-                problems.append(ReadProblem("bad-input", message, _raw(row), None, table.place(index)))
-            elif key in current:
-                first = table.place(first_index[key])
-                message = f"{table.key_column} {key!r} is also the key of the row at {first}"
-                problems.append(ReadProblem("duplicate", message, _raw(row), key, table.place(index)))
-            else:
-                fields = table.fields_of(row, formulas)
-                current[key] = (row_hash(fields), fields)
-                first_index[key] = index
-        return current, problems
-
     def _changes(
-        self, stream: str, previous: SheetCursor, current: dict[str, tuple[str, dict[str, JSONValue]]]
-    ) -> tuple[list[Record], dict[str, str], dict[str, tuple[str, float]]]:
-        """Records for rows new, changed or gone since `previous` and settled; the next cursor's parts."""
+        self, stream: str, table: SheetTable, previous: SheetCursor, following: SheetCursor
+    ) -> Iterator[Record | ReadProblem]:
+        """Records for rows new, changed or gone since `previous` and settled, and problems not
+        reported before, in sheet order as the rows are scanned; `following` becomes the next cursor.
+
+        A row's fields are kept only if it is handed on: a pass after a few edits of a 100,000-row
+        worksheet holds a few records, not 100,000 field dicts, and a first read hands each batch on
+        before it scans the next rows.
+        """
+        formulas = frozenset(self.settings.formulas.get(stream, []))
         modified = self.settings.modified.get(stream)
         settle = self.settings.settle_seconds
         now = self.clock()
-        rows = dict(previous.rows)
-        pending: dict[str, tuple[str, float]] = {}
-        out: list[Record] = []
+        rows, pending = following.rows, following.pending
+        problems: set[str] = set()
+        first_index: dict[str, int] = {}
 
         def settled(key: str, digest: str) -> bool:
             if settle <= 0:
@@ -367,17 +348,48 @@ class SheetsConnector:
                 return False
             return True
 
-        for key, (digest, fields) in current.items():
-            if previous.rows.get(key) == digest or not settled(key, digest):
+        def problem(
+            category: str, message: str, row: list[Any], key: str | None, index: int
+        ) -> Iterator[ReadProblem]:
+            raw = _raw(row)
+            seen = content_hash([category, raw])
+            problems.add(seen)
+            if seen not in previous.problems:
+                yield ReadProblem(category, message, raw, key, table.place(index))
+
+        for index, row in enumerate(table.rows):
+            key = table.key_of(row)  # a row with a key is not blank: the blank test is for the rest
+            if not key and table.is_blank(row):
                 continue
-            edited = parse_edit_time(fields.get(modified)) if modified else None
-            out.append(Record(key=key, fields=fields, modified_at=edited))
+            if not key:
+                yield from problem(
+                    "bad-input", f"the key column {table.key_column!r} is blank", row, None, index
+                )
+                continue
+            if key in first_index:
+                first = table.place(first_index[key])
+                message = f"{table.key_column} {key!r} is also the key of the row at {first}"
+                yield from problem("duplicate", message, row, key, index)
+                continue
+            first_index[key] = index
+            fields = table.fields_of(row, formulas)
+            digest = row_hash(fields)
+            before = previous.rows.get(key)
+            if before == digest or not settled(key, digest):
+                if before is not None:
+                    rows[key] = before
+                continue
             rows[key] = digest
-        for key in previous.rows:
-            if key not in current and settled(key, _DELETED):
-                out.append(Record(key=key, fields={}, deleted=True))
-                del rows[key]
-        return out, rows, pending
+            edited = parse_edit_time(fields.get(modified)) if modified else None
+            yield Record(key=key, fields=fields, modified_at=edited)
+        for key, before in previous.rows.items():
+            if key in first_index:
+                continue
+            if settled(key, _DELETED):
+                yield Record(key=key, fields={}, deleted=True)
+            else:
+                rows[key] = before
+        following.problems = frozenset(problems)
 
     def write(self, stream: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Apply `ops` with one read of the keys and at most one batchUpdate plus one append.
