@@ -76,17 +76,19 @@ def idle_until_stopped(
         if not changed:
             client.idle()
             stats.idling = True
-            started = time.monotonic()
-            while not stop.is_set() and time.monotonic() - started < reissue_seconds:
-                responses = client.idle_check(timeout=poll_seconds)
-                if any(is_bye(r) for r in responses):
-                    raise EOFError("server said BYE")
-                if any(is_change(r) for r in responses):
-                    changed = True
-                    break
-                if not responses and peer_closed(client):
-                    raise EOFError("server closed the connection")
-            stats.idling = False
+            try:
+                started = time.monotonic()
+                while not stop.is_set() and time.monotonic() - started < reissue_seconds:
+                    responses = client.idle_check(timeout=poll_seconds)
+                    if any(is_bye(r) for r in responses):
+                        raise EOFError("server said BYE")
+                    if any(is_change(r) for r in responses):
+                        changed = True
+                        break
+                    if not responses and peer_closed(client):
+                        raise EOFError("server closed the connection")
+            finally:
+                stats.idling = False  # a dropped connection is not idling, whatever ends the loop
             _, leftover = client.idle_done()
             changed = changed or any(is_change(r) for r in leftover)
         if stop.is_set():
