@@ -634,8 +634,9 @@ class SheetsConnector:
         if op.op is Op.DELETE:
             row = index.get(op.key or "")
             if row is not None:
+                current = table.rows[row]
                 for column in range(len(table.headers)):
-                    self._set(table, plan, number, row, column, "", stream)
+                    self._set(table, plan, number, row, current, column, "", stream)
             return WriteResult(ok=True, key=op.key)
         if op.op is Op.UPDATE:
             row = index.get(op.key or "")
@@ -722,9 +723,11 @@ class SheetsConnector:
         row: int,
         fields: Mapping[str, JSONValue],
     ) -> None:
+        current = table.rows[row]  # decoded once for all its cells (rows are packed)
         for name, value in fields.items():
+            column = table.columns[name]
             self._set(
-                table, plan, number, row, table.columns[name], self._cell_value(stream, name, value), stream
+                table, plan, number, row, current, column, self._cell_value(stream, name, value), stream
             )
 
     def _set(
@@ -733,11 +736,12 @@ class SheetsConnector:
         plan: _Plan,
         number: int,
         row: int,
+        current: list[Any],
         column: int,
         value: JSONValue,
         stream: str,
     ) -> None:
-        if _same(table.cell(table.rows[row], column), value):
+        if _same(table.cell(current, column), value):
             return  # already there: an unchanged cell costs no quota and touches nothing
         typed = self._typed(stream, table.headers[column], value)
         (plan.typed_cells if typed else plan.cells)[(row, column)] = value
