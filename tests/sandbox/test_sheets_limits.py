@@ -221,16 +221,20 @@ def limit_sized_append(size: int) -> str:
     return body
 
 
-def test_a_request_body_over_10_mib_is_refused_as_google_does(
-    server: SheetsSandbox, http: requests.Session, key: str
-) -> None:
-    body = limit_sized_append(MAX_REQUEST_BYTES + 1)
-    answer = http.post(
+def post_append(server: SheetsSandbox, http: requests.Session, key: str, body: bytes) -> requests.Response:
+    return http.post(
         url(server, key, "/values/S!A1:append"),
         params={"valueInputOption": "RAW"},
         data=body,
         headers={"Content-Type": "application/json"},
     )
+
+
+def test_a_request_body_over_10_mib_is_refused_as_google_does(
+    server: SheetsSandbox, http: requests.Session, key: str
+) -> None:
+    body = limit_sized_append(MAX_REQUEST_BYTES + 1)
+    answer = post_append(server, http, key, body)
     assert answer.status_code == 400
     assert answer.json()["error"] == {
         "code": 400,
@@ -244,11 +248,6 @@ def test_a_request_body_of_exactly_10_mib_is_accepted(
     server: SheetsSandbox, http: requests.Session, key: str
 ) -> None:
     body = limit_sized_append(MAX_REQUEST_BYTES)
-    answer = http.post(
-        url(server, key, "/values/S!A1:append"),
-        params={"valueInputOption": "RAW"},
-        data=body,
-        headers={"Content-Type": "application/json"},
-    )
+    answer = post_append(server, http, key, body)
     assert answer.status_code == 200
     assert len(server.values(key, "S")) == 1 + len(json.loads(body)["values"])
