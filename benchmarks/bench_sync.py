@@ -212,41 +212,33 @@ def run_one(results: Results, workflow: str, size: int, latency: int, work: Path
                     notes=", ".join(f"{k}: {v}" for k, v in sorted(writes.items())),
                 )
             )
-        stand.edit(max(size // 100, 1), version=1)
-        stand.reset_counts()
-        changed = in_child(run_passes, project, 1)
-        c = changed["passes"][0]
-        results.add(
-            Figure(
-                "sync",
-                f"{workflow}: pass after 1% changed",
-                size,
-                latency,
-                c["seconds"],
-                calls=stand.calls(),
-                rss_mb=changed["rss_mb"],
-                notes=f"{c['outcome']} {c['counts']}",
-            )
-        )
+        results.add(changed_pass(stand, project, workflow, "1%", max(size // 100, 1), 1, latency))
         if workflow == "files-to-files":
             # The same 100 rows changed at every size: what grows here grows with the data, where
-            # the 1% pass also grows with the change (its write batches fill up to 5,000 records).
-            stand.edit(100, version=2)
-            fixed = in_child(run_passes, project, 1)
-            f = fixed["passes"][0]
-            results.add(
-                Figure(
-                    "sync",
-                    f"{workflow}: pass after 100 rows changed",
-                    size,
-                    latency,
-                    f["seconds"],
-                    rss_mb=fixed["rss_mb"],
-                    notes=f"{f['outcome']} {f['counts']}",
-                )
-            )
+            # the 1% pass also grows with the change (its write batches fill up to 2,000 records).
+            results.add(changed_pass(stand, project, workflow, "100 rows", 100, 2, latency))
     finally:
         stand.stop()
+
+
+def changed_pass(
+    stand: Stand, project: str, workflow: str, label: str, count: int, version: int, latency: int
+) -> Figure:
+    """Edit `count` source records, then time one pass in a fresh child: calls, seconds, peak RSS."""
+    stand.edit(count, version=version)
+    stand.reset_counts()
+    changed = in_child(run_passes, project, 1)
+    c = changed["passes"][0]
+    return Figure(
+        "sync",
+        f"{workflow}: pass after {label} changed",
+        stand.size,
+        latency,
+        c["seconds"],
+        calls=stand.calls(),
+        rss_mb=changed["rss_mb"],
+        notes=f"{c['outcome']} {c['counts']}",
+    )
 
 
 def main() -> None:
